@@ -1,0 +1,101 @@
+"""One exception root for everything eventwire raises.
+
+::
+
+    EventwireError
+    ├── ProtocolError          a frame, event or request broke the protocol;
+    │                          carries an ErrorCode, a message and details
+    │   └── ValidationFailed   one or more fields were wrong (VALIDATION_ERROR)
+    ├── BrokerError            the broker failed or is unreachable
+    └── ClientError            raised by the Python client and publisher
+        ├── ConnectionLost     the WebSocket closed (carries the close code)
+        └── PublishFailed      the gateway refused a publish (carries the
+                               server's code, message and details)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventwire.codes import ErrorCode
+
+__all__ = [
+    "BrokerError",
+    "ClientError",
+    "ConnectionLost",
+    "EventwireError",
+    "FieldError",
+    "ProtocolError",
+    "PublishFailed",
+    "ValidationFailed",
+]
+
+
+class EventwireError(Exception):
+    """Root of every exception eventwire raises."""
+
+
+class ProtocolError(EventwireError):
+    """Input broke the protocol; the code says how, the details say where."""
+
+    def __init__(
+        self, code: ErrorCode, message: str, details: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details: dict[str, Any] = details or {}
+
+    def to_payload(self) -> dict[str, Any]:
+        """The ``{code, message, details}`` body of an ERROR event or HTTP error."""
+        return {"code": self.code.value, "message": self.message, "details": self.details}
+
+
+FieldError = tuple[str, str]
+"""A failed field: its dotted path and what was wrong with it."""
+
+
+class ValidationFailed(ProtocolError):
+    """Fields failed validation; ``details`` names the first and lists them all.
+
+    The shape follows the seed's error example,
+    ``details: {field: "name", error: "required"}``, extended with ``errors``
+    so that every failed field is reported, not only the first.
+    """
+
+    def __init__(self, errors: list[FieldError], message: str | None = None) -> None:
+        field, error = errors[0]
+        details: dict[str, Any] = {
+            "field": field,
+            "error": error,
+            "errors": [{"field": f, "error": e} for f, e in errors],
+        }
+        super().__init__(ErrorCode.VALIDATION_ERROR, message or f"{field}: {error}", details)
+        self.errors = errors
+
+
+class BrokerError(EventwireError):
+    """The broker failed or cannot be reached."""
+
+
+class ClientError(EventwireError):
+    """Raised by the Python client and publisher."""
+
+
+class ConnectionLost(ClientError):
+    """The WebSocket closed; ``code`` is its close code."""
+
+    def __init__(self, code: int | None, reason: str = "") -> None:
+        super().__init__(f"connection closed ({code}) {reason}".strip())
+        self.code = code
+        self.reason = reason
+
+
+class PublishFailed(ClientError):
+    """The gateway refused a publish with an error code."""
+
+    def __init__(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.details: dict[str, Any] = details or {}

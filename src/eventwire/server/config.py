@@ -1,0 +1,98 @@
+"""Gateway configuration: flags, then ``EVENTWIRE_*`` environment, then a TOML file.
+
+One model validates all three sources; the first that sets a value wins.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+__all__ = ["Settings", "load_settings"]
+
+KIB = 1024
+
+
+class Settings(BaseSettings):
+    """Every knob of the gateway, with the default a production node starts with."""
+
+    model_config = SettingsConfigDict(env_prefix="EVENTWIRE_", extra="forbid")
+
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    broker: str = "memory://"
+    log_level: str = "info"
+    demo: bool = False
+    """Publish a small stream of demo events (what `make run` shows)."""
+
+    max_frame: int = Field(64 * KIB, gt=0)
+    """Largest inbound WebSocket message; larger ones close the connection with 1009."""
+    max_outbound_buffer: int = Field(1024 * KIB, gt=0)
+    """Bytes queued for one connection before it is closed as a slow consumer (4008)."""
+    heartbeat_interval: float = Field(25.0, gt=0)
+    """Seconds between server pings."""
+    heartbeat_timeout: float = Field(20.0, gt=0)
+    """Seconds of silence past an interval before a peer is closed (4002)."""
+    payload_warn: int = Field(10 * KIB, gt=0)
+    """Encoded payload size that logs a warning (the seed: <10KB ideal)."""
+    payload_max: int = Field(100 * KIB, gt=0)
+    """Encoded payload size that is refused with PAYLOAD_TOO_LARGE (the seed: <100KB maximum)."""
+    max_http_body: int = Field(16 * 1024 * KIB, gt=0)
+    max_batch: int = Field(1000, gt=0)
+    max_subscriptions: int = Field(1000, gt=0)
+    commands_per_second: float = Field(50.0, gt=0)
+    command_burst: int = Field(100, gt=0)
+    shutdown_grace: float = Field(5.0, ge=0)
+    """Seconds to wait for in-flight publishes and close handshakes on shutdown."""
+
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise FileNotFoundError(f"configuration file {str(path)!r} does not exist")
+    document = tomllib.loads(path.read_text())
+    table = document.get("eventwire", document)
+    if not isinstance(table, dict):
+        raise ValueError(f"{path}: [eventwire] must be a table")
+    return table
+
+
+def load_settings(config_file: str | Path | None = None, **flags: Any) -> Settings:
+    """Settings from ``flags`` (None means unset), the environment, then ``config_file``.
+
+    The TOML file holds the same names as the flags (``port = 9000``), at its
+    top level or under an ``[eventwire]`` table. ``EVENTWIRE_CONFIG`` names the
+    file when no flag does.
+    """
+    given = {name: value for name, value in flags.items() if value is not None}
+    config_file = config_file or os.environ.get("EVENTWIRE_CONFIG")
+    from_file = _read_toml(Path(config_file)) if config_file else {}
+
+    class _Layered(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (
+                init_settings,
+                env_settings,
+                InitSettingsSource(settings_cls, init_kwargs=from_file),
+            )
+
+    return _Layered(**given)

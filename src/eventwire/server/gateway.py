@@ -1,0 +1,247 @@
+"""The Gateway: configuration, broker, hub, transports and lifecycle in one object.
+
+::
+
+    async with Gateway(Settings(port=8000)) as gateway:
+        @gateway.on("gift-list:*")
+        async def audit(event: Event) -> None: ...
+
+        await gateway.publish({"topic": "gift-list:1", "event": "ADDED", "data": {...}})
+        await gateway.serve_forever()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+from pydantic import BaseModel
+
+from eventwire.brokers import Broker, create_broker
+from eventwire.codes import CloseCode, ErrorCode
+from eventwire.envelope import NewEvent, decode_new_event, encode_event, utc_now
+from eventwire.errors import ProtocolError, ValidationFailed
+from eventwire.protocol.session import Clock, Limits
+from eventwire.server.config import Settings
+from eventwire.server.handlers import EventHandler
+from eventwire.server.http_api import HttpApi
+from eventwire.server.hub import Hub
+from eventwire.server.metrics import Metrics
+
+__all__ = ["Gateway", "Published"]
+
+log = logging.getLogger("eventwire.gateway")
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """Where a published event landed."""
+
+    topic: str
+    event: str
+    seq: int
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"topic": self.topic, "event": self.event, "seq": self.seq}
+
+
+class Connection(Protocol):
+    """What the gateway needs of an open connection, whatever its transport."""
+
+    def close(self, code: int, reason: str = "") -> None: ...
+
+    def heartbeat(self, now: float, deadline: float) -> None: ...
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+class Gateway:
+    """One eventwire node."""
+
+    def __init__(self, settings: Settings | None = None, *, broker: Broker | None = None) -> None:
+        self.settings = settings or Settings()
+        self.broker: Broker = broker or create_broker(self.settings.broker)
+        self.metrics = Metrics()
+        self.hub = Hub(self.metrics)
+        self.http_api = HttpApi(self)
+        self.clock = Clock(now=utc_now, monotonic=time.monotonic)
+        self.limits = Limits(
+            max_subscriptions=self.settings.max_subscriptions,
+            commands_per_second=self.settings.commands_per_second,
+            command_burst=self.settings.command_burst,
+        )
+        self.ws_path = "/ws"
+        self.stopping = False
+        self.connections: set[Connection] = set()
+        self._server: asyncio.Server | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._inflight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._stopped = asyncio.Event()
+
+    # -- addresses -------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful with port 0)."""
+        if self._server is None or not self._server.sockets:
+            return self.settings.port
+        return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        host = self.settings.host
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return "ws" + self.url.removeprefix("http") + self.ws_path
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def start(self, listen: bool = True) -> None:
+        """Connect the broker and, unless ``listen`` is false (ASGI), open the port."""
+        await self.broker.start(self._on_broker_event)
+        if listen:
+            from eventwire.server.http_protocol import HttpProtocol
+
+            loop = asyncio.get_running_loop()
+            self._server = await loop.create_server(
+                lambda: HttpProtocol(self), self.settings.host, self.settings.port, backlog=4096
+            )
+        self._heartbeat = asyncio.get_running_loop().create_task(self._heartbeats())
+
+    async def serve_forever(self) -> None:
+        """Serve until SIGTERM or SIGINT, then shut down gracefully."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, lambda: loop.create_task(self.stop()))
+        await self._stopped.wait()
+
+    async def stop(self) -> None:
+        """Stop accepting, finish in-flight publishes, close every client with 1001."""
+        if self.stopping:
+            await self._stopped.wait()
+            return
+        self.stopping = True
+        grace = self.settings.shutdown_grace
+        if self._server is not None:
+            self._server.close()
+        try:
+            await asyncio.wait_for(self._idle.wait(), grace)
+        except TimeoutError:
+            log.warning("%d publishes still in flight after %.1fs", self._inflight, grace)
+        for connection in list(self.connections):
+            connection.close(CloseCode.GOING_AWAY, "server shutdown")
+        deadline = time.monotonic() + grace
+        while self.connections and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+        for runner in self.hub.handlers():
+            await runner.stop()
+        await self.broker.close()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        self._stopped.set()
+
+    async def __aenter__(self) -> Gateway:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    # -- connections -----------------------------------------------------------
+
+    def register(self, connection: Connection) -> None:
+        self.connections.add(connection)
+        self.metrics.connections.inc()
+
+    def unregister(self, connection: Connection) -> None:
+        if connection in self.connections:
+            self.connections.discard(connection)
+            self.metrics.connections.dec()
+
+    async def _heartbeats(self) -> None:
+        interval = self.settings.heartbeat_interval
+        while True:
+            await asyncio.sleep(interval)
+            now = self.clock.monotonic()
+            deadline = now - interval - self.settings.heartbeat_timeout
+            for connection in list(self.connections):
+                connection.heartbeat(now, deadline)
+
+    # -- publishing ------------------------------------------------------------
+
+    def on(self, pattern: str) -> Callable[[EventHandler], EventHandler]:
+        """Register a server-side handler for every event whose topic matches ``pattern``."""
+        from eventwire.topics import validate_pattern
+
+        validate_pattern(pattern)
+
+        def register(handler: EventHandler) -> EventHandler:
+            self.hub.add_handler(pattern, handler)
+            return handler
+
+        return register
+
+    async def publish(self, event: NewEvent | dict[str, Any]) -> Published:
+        """Validate, encode once, and publish one event; return its seq."""
+        [published] = await self.publish_many([event])
+        return published
+
+    async def publish_many(self, events: Iterable[NewEvent | dict[str, Any]]) -> list[Published]:
+        """Validate every event first, then publish them in order."""
+        if self.stopping:
+            raise ProtocolError(ErrorCode.SHUTTING_DOWN, "the gateway is shutting down")
+        now = utc_now()
+        encoded = [self._encode(e if isinstance(e, NewEvent) else decode_new_event(e), now) for e in events]
+        self._inflight += 1
+        self._idle.clear()
+        try:
+            results = []
+            for event, body in encoded:
+                seq = await self.broker.publish(event.topic, body)
+                results.append(Published(event.topic, event.event, seq))
+            self.metrics.published.inc(len(results))
+            return results
+        finally:
+            self._inflight -= 1
+            if self._inflight == 0:
+                self._idle.set()
+
+    def _encode(self, event: NewEvent, now: Any) -> tuple[NewEvent, bytes]:
+        try:
+            payload_json = orjson.dumps(event.data.payload, default=_to_json)
+        except TypeError as exc:
+            raise ValidationFailed([("data.payload", f"not JSON-serializable: {exc}")]) from None
+        size, settings = len(payload_json), self.settings
+        if size > settings.payload_max:
+            raise ProtocolError(
+                ErrorCode.PAYLOAD_TOO_LARGE,
+                f"payload is {size} bytes encoded; the limit is {settings.payload_max}",
+                {"field": "data.payload", "size": size, "limit": settings.payload_max},
+            )
+        if size > settings.payload_warn:
+            log.warning(
+                "payload of %s %s is %d bytes (over %d); consider a partial or reference-only payload",
+                event.topic, event.event, size, settings.payload_warn,
+            )
+        return event, encode_event(event, payload_json, now)
+
+    def _on_broker_event(self, topic: str, seq: int, body: bytes) -> None:
+        self.hub.dispatch(topic, seq, body)

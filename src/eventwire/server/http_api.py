@@ -1,0 +1,180 @@
+"""The HTTP API, written once as request → response; both transports call it.
+
+Routes::
+
+    POST /v1/publish          one event, or {"events": [...]}; answers each seq
+    GET  /v1/topics/{topic}   subscriber count and position
+    GET  /healthz             liveness
+    GET  /metrics             Prometheus exposition
+    GET  /                    what this gateway is and where its endpoints are
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+import orjson
+
+from eventwire import __version__
+from eventwire.codes import ErrorCode, http_status
+from eventwire.envelope import decode_new_event
+from eventwire.errors import ProtocolError, ValidationFailed
+from eventwire.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from eventwire.topics import validate_topic
+
+if TYPE_CHECKING:
+    from eventwire.envelope import NewEvent
+    from eventwire.server.gateway import Gateway
+
+__all__ = ["HttpApi", "HttpRequest", "HttpResponse", "trace_id_from_traceparent"]
+
+log = logging.getLogger("eventwire.http")
+
+JSON = "application/json"
+# W3C Trace Context: version "-" trace-id "-" parent-id "-" flags.
+_TRACEPARENT_RE = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    method: str
+    path: str
+    headers: dict[str, str] = field(default_factory=dict)
+    """Names in lower case."""
+    body: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    status: int
+    body: bytes
+    content_type: str = JSON
+
+    @classmethod
+    def json(cls, value: Any, status: int = 200) -> HttpResponse:
+        return cls(status, orjson.dumps(value))
+
+    @classmethod
+    def error(cls, error: ProtocolError) -> HttpResponse:
+        return cls(http_status(error.code), orjson.dumps(error.to_payload()))
+
+
+def trace_id_from_traceparent(header: str | None) -> str | None:
+    """The trace id of a W3C ``traceparent`` header, or None when absent or malformed."""
+    if header is None:
+        return None
+    match = _TRACEPARENT_RE.fullmatch(header.strip().lower())
+    if match is None or match.group(1) == "0" * 32:
+        return None
+    return match.group(1)
+
+
+class HttpApi:
+    def __init__(self, gateway: Gateway) -> None:
+        self._gateway = gateway
+
+    async def handle(self, request: HttpRequest) -> HttpResponse:
+        try:
+            return await self._route(request)
+        except ProtocolError as exc:
+            self._gateway.metrics.errors.labels(exc.code.value).inc()
+            return HttpResponse.error(exc)
+        except Exception:
+            log.exception("HTTP %s %s failed", request.method, request.path)
+            self._gateway.metrics.errors.labels(ErrorCode.INTERNAL_ERROR.value).inc()
+            return HttpResponse.error(ProtocolError(ErrorCode.INTERNAL_ERROR, "internal error"))
+
+    async def _route(self, request: HttpRequest) -> HttpResponse:
+        path, method = request.path, request.method
+        if path == "/v1/publish":
+            _allow(method, "POST")
+            return await self._publish(request)
+        if path.startswith("/v1/topics/"):
+            _allow(method, "GET")
+            return await self._topic(unquote(path.removeprefix("/v1/topics/")))
+        if path == "/healthz":
+            _allow(method, "GET")
+            return HttpResponse.json({"status": "ok"})
+        if path == "/metrics":
+            _allow(method, "GET")
+            return HttpResponse(200, self._gateway.metrics.render(), METRICS_CONTENT_TYPE)
+        if path == "/":
+            _allow(method, "GET")
+            return HttpResponse.json(self._index())
+        raise ProtocolError(ErrorCode.NOT_FOUND, f"no route for {path[:200]!r}", {"path": path[:200]})
+
+    async def _publish(self, request: HttpRequest) -> HttpResponse:
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != JSON:
+            raise ProtocolError(
+                ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+                f"expected Content-Type: {JSON}, got {content_type or 'none'!r}",
+            )
+        try:
+            body = orjson.loads(request.body)
+        except orjson.JSONDecodeError as exc:
+            raise ProtocolError(ErrorCode.INVALID_JSON, f"invalid JSON: {exc}") from None
+        trace_id = trace_id_from_traceparent(request.headers.get("traceparent"))
+        gateway = self._gateway
+        if isinstance(body, dict) and "events" in body and "topic" not in body:
+            raw_events = body["events"]
+            if not isinstance(raw_events, list) or not raw_events:
+                raise ValidationFailed([("events", "expected a non-empty list of events")])
+            if len(raw_events) > gateway.settings.max_batch:
+                raise ValidationFailed(
+                    [("events", f"at most {gateway.settings.max_batch} events per request")]
+                )
+            events = [_decode_at(raw, f"events.{i}", trace_id) for i, raw in enumerate(raw_events)]
+            results = await gateway.publish_many(events)
+            return HttpResponse.json({"results": [r.to_wire() for r in results]})
+        event = _decode_at(body, "", trace_id)
+        return HttpResponse.json((await gateway.publish(event)).to_wire())
+
+    async def _topic(self, topic: str) -> HttpResponse:
+        validate_topic(topic)
+        gateway = self._gateway
+        position = await gateway.broker.position(topic)
+        return HttpResponse.json(
+            {
+                "topic": topic,
+                "subscribers": gateway.hub.subscriber_count(topic),
+                "position": position.to_wire(),
+            }
+        )
+
+    def _index(self) -> dict[str, Any]:
+        base = self._gateway.url
+        return {
+            "name": "eventwire",
+            "version": __version__,
+            "websocket": self._gateway.ws_url,
+            "publish": f"{base}/v1/publish",
+            "metrics": f"{base}/metrics",
+        }
+
+
+def _allow(method: str, allowed: str) -> None:
+    if method != allowed:
+        raise ProtocolError(
+            ErrorCode.METHOD_NOT_ALLOWED, f"use {allowed}, not {method}", {"allowed": allowed}
+        )
+
+
+def _decode_at(raw: object, where: str, trace_id: str | None) -> NewEvent:
+    """Decode one event of a request; field paths are prefixed with its place in the batch."""
+    if trace_id is not None and isinstance(raw, dict) and "trace_id" not in raw:
+        raw = {**raw, "trace_id": trace_id}
+    try:
+        return decode_new_event(raw)
+    except ValidationFailed as exc:
+        if not where:
+            raise
+        raise ValidationFailed([(f"{where}.{f}", e) for f, e in exc.errors]) from None
+    except ProtocolError as exc:
+        if where:
+            exc.details = {**exc.details, "index": int(where.rsplit(".", 1)[1])}
+        raise

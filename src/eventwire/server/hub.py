@@ -1,0 +1,116 @@
+"""Local fan-out: who on this node is subscribed to what, and delivery to them.
+
+An event is spliced with its ``seq`` once, framed once, and the same bytes
+are handed to every subscriber. Nothing here is created per recipient.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+from websockets.frames import Frame, Opcode
+
+from eventwire.envelope import Event, splice_seq
+from eventwire.server.handlers import EventHandler, HandlerRunner
+from eventwire.server.metrics import Metrics
+from eventwire.topics import PatternIndex
+
+__all__ = ["Hub", "Outbound", "Subscriber", "text_frame"]
+
+log = logging.getLogger("eventwire.hub")
+
+
+def text_frame(data: bytes) -> bytes:
+    """``data`` as one unmasked WebSocket text frame, valid on every server connection."""
+    return Frame(Opcode.TEXT, data).serialize(mask=False)
+
+
+class Outbound:
+    """One event ready to send: its JSON, and the same JSON as a WebSocket frame."""
+
+    __slots__ = ("data", "frame", "topic")
+
+    def __init__(self, topic: str, data: bytes) -> None:
+        self.topic = topic
+        self.data = data
+        self.frame = text_frame(data)
+
+
+class Subscriber(Protocol):
+    def deliver(self, message: Outbound) -> None:
+        """Queue ``message``; never blocks, never raises."""
+
+
+class Hub:
+    """Topic → local subscribers, and pattern → server-side handlers."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._topics: dict[str, dict[Subscriber, None]] = {}
+        self._handlers: PatternIndex[HandlerRunner] = PatternIndex()
+        self._metrics = metrics
+        self.on_first_subscriber: Callable[[str], None] = lambda topic: None
+        self.on_last_unsubscribed: Callable[[str], None] = lambda topic: None
+
+    def subscribe(self, topic: str, subscriber: Subscriber) -> None:
+        subscribers = self._topics.get(topic)
+        if subscribers is None:
+            subscribers = self._topics[topic] = {}
+            self._metrics.topics.inc()
+            self.on_first_subscriber(topic)
+        if subscriber not in subscribers:
+            subscribers[subscriber] = None
+            self._metrics.subscriptions.inc()
+
+    def unsubscribe(self, topic: str, subscriber: Subscriber) -> None:
+        subscribers = self._topics.get(topic)
+        if subscribers is None or subscriber not in subscribers:
+            return
+        del subscribers[subscriber]
+        self._metrics.subscriptions.dec()
+        if not subscribers:
+            del self._topics[topic]
+            self._metrics.topics.dec()
+            self.on_last_unsubscribed(topic)
+
+    def subscriber_count(self, topic: str) -> int:
+        return len(self._topics.get(topic, ()))
+
+    @property
+    def topic_count(self) -> int:
+        return len(self._topics)
+
+    def add_handler(self, pattern: str, handler: EventHandler) -> HandlerRunner:
+        runner = HandlerRunner(pattern, handler)
+        self._handlers.add(pattern, runner)
+        return runner
+
+    def remove_handler(self, runner: HandlerRunner) -> None:
+        self._handlers.discard(runner.pattern, runner)
+
+    def handlers(self) -> list[HandlerRunner]:
+        return [runner for _, runner in self._handlers.patterns()]
+
+    def dispatch(self, topic: str, seq: int, body: bytes) -> int:
+        """Deliver one event to every local subscriber and handler; return the recipient count."""
+        subscribers = self._topics.get(topic)
+        runners = self._handlers.match(topic) if len(self._handlers) else ()
+        if not subscribers and not runners:
+            return 0
+        data = splice_seq(body, seq)
+        count = 0
+        if subscribers:
+            message = Outbound(topic, data)
+            # A subscriber may leave while we write (a slow consumer is closed):
+            # it unsubscribes later, from the loop, never during this walk.
+            for subscriber in subscribers:
+                subscriber.deliver(message)
+            count = len(subscribers)
+            self._metrics.deliveries.inc(count)
+        if runners:
+            event = Event.model_validate_json(data)
+            for runner in runners:
+                if not runner.submit(event):
+                    self._metrics.drops.labels("handler_queue_full").inc()
+        return count

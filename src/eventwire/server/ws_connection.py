@@ -1,0 +1,237 @@
+"""A native WebSocket connection: websockets' Sans-I/O parser in, shared frames out.
+
+Inbound frames go through ``websockets.ServerProtocol`` (masking,
+fragmentation, control frames, the close handshake, the size limit) and then
+to the I/O-free Session. Outbound events bypass the parser: the hub hands
+over a frame serialized once for every subscriber, and ``deliver`` writes it.
+
+The transport's write buffer is the connection's outbound queue. When it
+holds more than ``max_outbound_buffer`` bytes the peer is a slow consumer:
+it is closed with 4008 and, if it does not finish the close handshake
+quickly, aborted, so its buffer can never grow past one event over the limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections import deque
+from typing import TYPE_CHECKING
+
+from websockets.exceptions import ProtocolError as WsProtocolError
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
+from websockets.server import ServerProtocol
+
+from eventwire.codes import CloseCode
+from eventwire.protocol.session import (
+    Close,
+    Reply,
+    Session,
+    SubscribeTopics,
+    UnsubscribeTopics,
+)
+from eventwire.server.hub import Outbound, text_frame
+
+if TYPE_CHECKING:
+    from eventwire.server.gateway import Gateway
+
+__all__ = ["PING_FRAME", "WebSocketConnection"]
+
+log = logging.getLogger("eventwire.connection")
+
+PING_FRAME = Frame(Opcode.PING, b"").serialize(mask=False)
+"""One server ping, shared by every connection."""
+
+_CLOSE_TIMEOUT = 2.0
+"""Seconds a peer has to answer our close frame before the socket is aborted."""
+_MAX_INBOX = 32
+"""Commands queued before reading pauses; the rate limit answers the rest."""
+
+
+class WebSocketConnection(asyncio.Protocol):
+    """One open WebSocket, from the 101 response to the socket's end."""
+
+    __slots__ = (
+        "_abort_timer",
+        "_closing",
+        "_fragments",
+        "_gateway",
+        "_inbox",
+        "_max_buffer",
+        "_paused",
+        "_transport",
+        "_worker",
+        "_ws",
+        "last_seen",
+        "session",
+    )
+
+    def __init__(
+        self, gateway: Gateway, transport: asyncio.Transport, ws: ServerProtocol
+    ) -> None:
+        self._gateway = gateway
+        self._transport = transport
+        self._ws = ws
+        self._max_buffer = gateway.settings.max_outbound_buffer
+        self._closing = False
+        self._paused = False
+        self._fragments: list[bytes] = []
+        self._inbox: deque[bytes] = deque()
+        self._worker: asyncio.Task[None] | None = None
+        self._abort_timer: asyncio.TimerHandle | None = None
+        self.last_seen = gateway.clock.monotonic()
+        self.session = Session(secrets.token_hex(8), gateway.clock, gateway.limits)
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def start(self) -> None:
+        """Called once the 101 response is written: greet the peer."""
+        self._gateway.register(self)
+        self._send(self.session.connected(self._gateway.settings.heartbeat_interval))
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """The transport was handed over after the handshake; nothing to do."""
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closing = True
+        if self._abort_timer is not None:
+            self._abort_timer.cancel()
+        if self._worker is not None:
+            self._worker.cancel()
+        self._leave()
+        self._gateway.unregister(self)
+
+    def eof_received(self) -> bool | None:
+        self._ws.receive_eof()
+        self._flush()
+        return None
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Start the close handshake; abort the socket if the peer does not answer."""
+        if self._closing:
+            return
+        self._closing = True
+        self._gateway.metrics.disconnects.labels(str(code)).inc()
+        if self._ws.state is State.OPEN:
+            self._ws.send_close(code, reason)
+            self._flush()
+        loop = asyncio.get_running_loop()
+        self._abort_timer = loop.call_later(_CLOSE_TIMEOUT, self._transport.abort)
+        # Never leave the hub here: we may be inside its fan-out loop.
+        loop.call_soon(self._leave)
+
+    # -- outbound --------------------------------------------------------------
+
+    def deliver(self, message: Outbound) -> None:
+        """Write one event; the hot path of fan-out."""
+        if self._closing:
+            return
+        transport = self._transport
+        transport.write(message.frame)
+        if transport.get_write_buffer_size() > self._max_buffer:
+            self._gateway.metrics.drops.labels("slow_consumer").inc()
+            log.warning("closing slow consumer %s", self.session.session_id)
+            self.close(CloseCode.SLOW_CONSUMER, "slow consumer")
+
+    def heartbeat(self, now: float, deadline: float) -> None:
+        """Ping the peer, or close it if it has been silent since ``deadline``."""
+        if self._closing:
+            return
+        if self.last_seen < deadline:
+            self.close(CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout")
+        else:
+            self._transport.write(PING_FRAME)
+
+    def _send(self, data: bytes) -> None:
+        if not self._closing:
+            self._transport.write(text_frame(data))
+
+    def _flush(self) -> None:
+        for chunk in self._ws.data_to_send():
+            if chunk:
+                self._transport.write(chunk)
+            else:
+                self._transport.close()  # the WebSocket is closed: end TCP after the buffer
+
+    # -- inbound ---------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        self.last_seen = self._gateway.clock.monotonic()
+        self._ws.receive_data(data)
+        for frame in self._ws.events_received():
+            if isinstance(frame, Frame):
+                self._frame(frame)
+        self._flush()
+        if self._ws.parser_exc is not None and not self._closing:
+            # websockets has already sent the close frame: 1009 for a frame
+            # over max_frame, 1002 for broken framing, 1007 for bad UTF-8.
+            sent = self._ws.close_sent
+            code = sent.code if sent is not None else CloseCode.PROTOCOL_ERROR
+            self._gateway.metrics.disconnects.labels(str(code)).inc()
+            self._closing = True
+            asyncio.get_running_loop().call_soon(self._leave)
+            self._abort_timer = asyncio.get_running_loop().call_later(
+                _CLOSE_TIMEOUT, self._transport.abort
+            )
+
+    def _frame(self, frame: Frame) -> None:
+        if frame.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
+            self._fragments.append(frame.data)
+            if not frame.fin:
+                return
+            message = b"".join(self._fragments) if len(self._fragments) > 1 else self._fragments[0]
+            self._fragments.clear()
+            if self._closing:
+                return
+            self._inbox.append(message)
+            if len(self._inbox) >= _MAX_INBOX and not self._paused:
+                self._paused = True
+                self._transport.pause_reading()
+            if self._worker is None:
+                self._worker = asyncio.get_running_loop().create_task(self._work())
+        elif frame.opcode is Opcode.CLOSE and not self._closing:
+            self._closing = True
+            asyncio.get_running_loop().call_soon(self._leave)
+
+    async def _work(self) -> None:
+        """Carry out queued commands in order; the task ends when the inbox is empty."""
+        try:
+            while self._inbox and not self._closing:
+                for action in self.session.receive(self._inbox.popleft()):
+                    await self._apply(action)
+                if self._paused and len(self._inbox) < _MAX_INBOX // 2:
+                    self._paused = False
+                    self._transport.resume_reading()
+        except (asyncio.CancelledError, WsProtocolError):
+            raise
+        except Exception:
+            log.exception("command failed on %s", self.session.session_id)
+            self.close(CloseCode.INTERNAL_ERROR, "internal error")
+        finally:
+            self._worker = None
+
+    async def _apply(self, action: Reply | SubscribeTopics | UnsubscribeTopics | Close) -> None:
+        gateway = self._gateway
+        match action:
+            case Reply(frame, error):
+                if error is not None:
+                    gateway.metrics.errors.labels(error.value).inc()
+                self._send(frame)
+            case SubscribeTopics(request_id, topics, added):
+                for topic in added:
+                    gateway.hub.subscribe(topic, self)
+                positions = {topic: (await gateway.broker.position(topic)).to_wire() for topic in topics}
+                self._send(self.session.subscribed(request_id, topics, positions))
+            case UnsubscribeTopics(request_id, topics, removed):
+                for topic in removed:
+                    gateway.hub.unsubscribe(topic, self)
+                if request_id is not None:
+                    self._send(self.session.unsubscribed(request_id, topics))
+            case Close(code, reason):
+                self.close(code, reason)
+
+    def _leave(self) -> None:
+        for topic in self.session.close().removed:
+            self._gateway.hub.unsubscribe(topic, self)
