@@ -82,8 +82,11 @@ def utc_now() -> datetime:
 
 def format_timestamp(moment: datetime) -> str:
     """ISO 8601 in UTC with milliseconds: ``2026-11-25T21:00:00.123Z``."""
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    m = moment.astimezone(UTC)
+    return (
+        f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
+        f".{m.microsecond // 1000:03d}Z"
+    )
 
 
 class _DataFields(BaseModel):
@@ -99,6 +102,24 @@ class NewEventData(_DataFields):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     timestamp: AwareDatetime | None = None
+
+    @field_validator("timestamp", mode="before")
+    @classmethod
+    def _iso_text(cls, value: object) -> object:
+        # The seed: "timestamp: string; // ISO 8601". Numbers are not timestamps.
+        if value is not None and not isinstance(value, str | datetime):
+            raise ValueError("expected an ISO 8601 string with a timezone")
+        return value
+
+    @field_validator("timestamp")
+    @classmethod
+    def _in_utc_range(cls, value: datetime | None) -> datetime | None:
+        if value is not None:
+            try:
+                value.astimezone(UTC)
+            except OverflowError:
+                raise ValueError("out of range once converted to UTC") from None
+        return value
 
 
 class EventData(_DataFields):
@@ -208,4 +229,4 @@ def splice_seq(body: bytes, seq: int) -> bytes:
     Brokers store and move the body without ``seq``; this turns it into the
     delivered event with one copy of bytes instead of a second encoding.
     """
-    return b"%b,\"seq\":%d}" % (body[:-1], seq)
+    return b'%b,"seq":%d}' % (body[:-1], seq)

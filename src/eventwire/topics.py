@@ -48,8 +48,15 @@ def _check_reserved(name: str) -> None:
 
 
 def _invalid(name: object, why: str) -> ProtocolError:
-    shown = name if isinstance(name, str) and len(name) <= MAX_TOPIC_LENGTH else "<too long>"
-    return ProtocolError(ErrorCode.INVALID_TOPIC, f"invalid topic {shown!r}: {why}", {"topic": shown})
+    if not isinstance(name, str):
+        shown = f"<{type(name).__name__}>"
+    elif len(name) > MAX_TOPIC_LENGTH:
+        shown = name[:40] + "…"
+    else:
+        shown = name
+    return ProtocolError(
+        ErrorCode.INVALID_TOPIC, f"invalid topic {shown!r}: {why}", {"topic": shown}
+    )
 
 
 def validate_topic(name: object) -> str:

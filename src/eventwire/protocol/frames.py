@@ -186,7 +186,11 @@ def system_frame(event: str, entity_id: str, payload: Any, now: datetime) -> byt
         {
             "topic": SYSTEM_TOPIC,
             "event": event,
-            "data": {"entity_id": entity_id, "payload": payload, "timestamp": format_timestamp(now)},
+            "data": {
+                "entity_id": entity_id,
+                "payload": payload,
+                "timestamp": format_timestamp(now),
+            },
         }
     )
 

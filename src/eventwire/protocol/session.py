@@ -23,7 +23,7 @@ States and transitions, all of them::
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -153,7 +153,9 @@ class Session:
         }
         if self.user_id is not None:
             payload = {"user_id": self.user_id, **payload}
-        return system_frame("CONNECTED", self.user_id or self.session_id, payload, self._clock.now())
+        return system_frame(
+            "CONNECTED", self.user_id or self.session_id, payload, self._clock.now()
+        )
 
     def receive(self, data: str | bytes) -> list[Action]:
         """Handle one inbound frame."""
@@ -179,13 +181,27 @@ class Session:
                 pong = {"server_time": self._now_text()}
                 return [Reply(system_frame("PONG", request_id, pong, self._clock.now()))]
             case Auth(request_id):
-                return [self._error(request_id, ErrorCode.NOT_SUPPORTED, "authentication is not enabled on this gateway")]
+                return [
+                    self._error(
+                        request_id,
+                        ErrorCode.NOT_SUPPORTED,
+                        "authentication is not enabled on this gateway",
+                    )
+                ]
             case Publish(request_id):
-                return [self._error(request_id, ErrorCode.NOT_SUPPORTED, "client-published events are not enabled on this gateway")]
+                return [
+                    self._error(
+                        request_id,
+                        ErrorCode.NOT_SUPPORTED,
+                        "client-published events are not enabled on this gateway",
+                    )
+                ]
 
-    def subscribed(self, request_id: str, topics: tuple[str, ...], positions: dict[str, object]) -> bytes:
+    def subscribed(
+        self, request_id: str, topics: tuple[str, ...], positions: Mapping[str, object]
+    ) -> bytes:
         """The SUBSCRIBED reply, once the transport has joined the hub and read positions."""
-        payload = {"topics": list(topics), "positions": positions}
+        payload = {"topics": list(topics), "positions": dict(positions)}
         return system_frame("SUBSCRIBED", request_id, payload, self._clock.now())
 
     def unsubscribed(self, request_id: str, topics: tuple[str, ...]) -> bytes:
@@ -202,7 +218,14 @@ class Session:
         actions: list[Action] = []
         rid = command.request_id
         if command.since is not None:
-            return [self._error(rid, ErrorCode.NOT_SUPPORTED, "recovery with 'since' is not enabled on this gateway", field="since")]
+            return [
+                self._error(
+                    rid,
+                    ErrorCode.NOT_SUPPORTED,
+                    "recovery with 'since' is not enabled on this gateway",
+                    field="since",
+                )
+            ]
         accepted: list[str] = []
         added: list[str] = []
         for topic in dict.fromkeys(command.topics):
@@ -213,11 +236,14 @@ class Session:
                 continue
             if topic not in self.subscriptions:
                 if len(self.subscriptions) >= self._limits.max_subscriptions:
-                    actions.append(self._error(
-                        rid, ErrorCode.TOO_MANY_SUBSCRIPTIONS,
-                        f"at most {self._limits.max_subscriptions} subscriptions per connection",
-                        topic=topic,
-                    ))
+                    actions.append(
+                        self._error(
+                            rid,
+                            ErrorCode.TOO_MANY_SUBSCRIPTIONS,
+                            f"at most {self._limits.max_subscriptions} subscriptions a connection",
+                            topic=topic,
+                        )
+                    )
                     continue
                 self.subscriptions.add(topic)
                 added.append(topic)

@@ -28,7 +28,6 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="EVENTWIRE_", extra="forbid")
 
-
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     broker: str = "memory://"
@@ -53,9 +52,10 @@ class Settings(BaseSettings):
     max_subscriptions: int = Field(1000, gt=0)
     commands_per_second: float = Field(50.0, gt=0)
     command_burst: int = Field(100, gt=0)
+    flood_threshold: int = Field(200, gt=0)
+    """Commands refused for rate in a row before the connection is closed (4029)."""
     shutdown_grace: float = Field(5.0, ge=0)
     """Seconds to wait for in-flight publishes and close handshakes on shutdown."""
-
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -13,12 +13,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 from pydantic import BaseModel
@@ -33,6 +34,9 @@ from eventwire.server.handlers import EventHandler
 from eventwire.server.http_api import HttpApi
 from eventwire.server.hub import Hub
 from eventwire.server.metrics import Metrics
+
+if TYPE_CHECKING:
+    from eventwire.server.asgi import AsgiApp
 
 __all__ = ["Gateway", "Published"]
 
@@ -79,6 +83,7 @@ class Gateway:
             max_subscriptions=self.settings.max_subscriptions,
             commands_per_second=self.settings.commands_per_second,
             command_burst=self.settings.command_burst,
+            flood_threshold=self.settings.flood_threshold,
         )
         self.ws_path = "/ws"
         self.stopping = False
@@ -89,6 +94,7 @@ class Gateway:
         self._idle = asyncio.Event()
         self._idle.set()
         self._stopped = asyncio.Event()
+        self._no_connections = asyncio.Event()
 
     # -- addresses -------------------------------------------------------------
 
@@ -145,9 +151,11 @@ class Gateway:
             log.warning("%d publishes still in flight after %.1fs", self._inflight, grace)
         for connection in list(self.connections):
             connection.close(CloseCode.GOING_AWAY, "server shutdown")
-        deadline = time.monotonic() + grace
-        while self.connections and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
+        if self.connections:
+            try:
+                await asyncio.wait_for(self._no_connections.wait(), grace)
+            except TimeoutError:
+                log.warning("%d connections still open after %.1fs", len(self.connections), grace)
         if self._heartbeat is not None:
             self._heartbeat.cancel()
         for runner in self.hub.handlers():
@@ -157,6 +165,22 @@ class Gateway:
             self._server.close()
             await self._server.wait_closed()
         self._stopped.set()
+
+    @property
+    def asgi(self) -> AsgiApp:
+        """This gateway as an ASGI app, to mount in FastAPI or Starlette."""
+        from eventwire.server.asgi import AsgiApp
+
+        return AsgiApp(self)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: object = None) -> AsyncIterator[None]:
+        """Run the gateway without a listener for an ASGI host's lifetime."""
+        await self.start(listen=False)
+        try:
+            yield
+        finally:
+            await self.stop()
 
     async def __aenter__(self) -> Gateway:
         await self.start()
@@ -169,12 +193,15 @@ class Gateway:
 
     def register(self, connection: Connection) -> None:
         self.connections.add(connection)
+        self._no_connections.clear()
         self.metrics.connections.inc()
 
     def unregister(self, connection: Connection) -> None:
         if connection in self.connections:
             self.connections.discard(connection)
             self.metrics.connections.dec()
+            if not self.connections:
+                self._no_connections.set()
 
     async def _heartbeats(self) -> None:
         interval = self.settings.heartbeat_interval
@@ -209,7 +236,9 @@ class Gateway:
         if self.stopping:
             raise ProtocolError(ErrorCode.SHUTTING_DOWN, "the gateway is shutting down")
         now = utc_now()
-        encoded = [self._encode(e if isinstance(e, NewEvent) else decode_new_event(e), now) for e in events]
+        encoded = [
+            self._encode(e if isinstance(e, NewEvent) else decode_new_event(e), now) for e in events
+        ]
         self._inflight += 1
         self._idle.clear()
         try:
@@ -238,8 +267,11 @@ class Gateway:
             )
         if size > settings.payload_warn:
             log.warning(
-                "payload of %s %s is %d bytes (over %d); consider a partial or reference-only payload",
-                event.topic, event.event, size, settings.payload_warn,
+                "payload of %s %s is %d bytes (over %d); consider a partial or reference payload",
+                event.topic,
+                event.event,
+                size,
+                settings.payload_warn,
             )
         return event, encode_event(event, payload_json, now)
 

@@ -7,6 +7,7 @@ delays only itself, keeps its events in order, and can never block fan-out.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
@@ -38,7 +39,9 @@ class HandlerRunner:
             self._queue.put_nowait(event)
         except asyncio.QueueFull:
             self.dropped += 1
-            log.warning("handler for %r is %d events behind; dropped one", self.pattern, self._queue.qsize())
+            log.warning(
+                "handler for %r is %d events behind; dropped one", self.pattern, self._queue.qsize()
+            )
             return False
         return True
 
@@ -54,15 +57,15 @@ class HandlerRunner:
                 if inspect.isawaitable(result):
                     await result
             except Exception:
-                log.exception("handler for %r failed on %s %s", self.pattern, event.topic, event.event)
+                log.exception(
+                    "handler for %r failed on %s %s", self.pattern, event.topic, event.event
+                )
             finally:
                 self._queue.task_done()
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None

@@ -36,7 +36,7 @@ log = logging.getLogger("eventwire.http")
 
 JSON = "application/json"
 # W3C Trace Context: version "-" trace-id "-" parent-id "-" flags.
-_TRACEPARENT_RE = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
+_TRACEPARENT_RE = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +68,12 @@ def trace_id_from_traceparent(header: str | None) -> str | None:
     if header is None:
         return None
     match = _TRACEPARENT_RE.fullmatch(header.strip().lower())
-    if match is None or match.group(1) == "0" * 32:
+    if match is None:
         return None
-    return match.group(1)
+    version, trace_id, parent_id = match.groups()
+    if version == "ff" or trace_id == "0" * 32 or parent_id == "0" * 16:
+        return None  # invalid by the W3C rules
+    return trace_id
 
 
 class HttpApi:
@@ -105,7 +108,9 @@ class HttpApi:
         if path == "/":
             _allow(method, "GET")
             return HttpResponse.json(self._index())
-        raise ProtocolError(ErrorCode.NOT_FOUND, f"no route for {path[:200]!r}", {"path": path[:200]})
+        raise ProtocolError(
+            ErrorCode.NOT_FOUND, f"no route for {path[:200]!r}", {"path": path[:200]}
+        )
 
     async def _publish(self, request: HttpRequest) -> HttpResponse:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()

@@ -9,6 +9,7 @@ so an open WebSocket carries no HTTP state.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import TYPE_CHECKING, cast
 
@@ -107,7 +108,9 @@ class HttpProtocol(asyncio.Protocol):
         request = self._request
         assert request is not None
         path = request.target.decode("latin-1").split("?", 1)[0]
-        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in request.headers}
+        headers = {
+            name.decode("latin-1"): value.decode("latin-1") for name, value in request.headers
+        }
         api_request = HttpRequest(request.method.decode("ascii"), path, headers, bytes(self._body))
         response = await self._gateway.http_api.handle(api_request)
         self._send(response)
@@ -149,10 +152,8 @@ class HttpProtocol(asyncio.Protocol):
         assert self._transport is not None
         body = ProtocolError(ErrorCode.BAD_REQUEST, message)
         if self._h11.our_state in (h11.IDLE, h11.SEND_RESPONSE):
-            try:
+            with contextlib.suppress(h11.LocalProtocolError):
                 self._send(HttpResponse(status, HttpResponse.error(body).body), close=True)
-            except h11.LocalProtocolError:
-                pass
         self._transport.close()
 
     def _upgrade(self, request: h11.Request) -> None:
@@ -161,7 +162,10 @@ class HttpProtocol(asyncio.Protocol):
         gateway = self._gateway
         ws = ServerProtocol(max_size=gateway.settings.max_frame)
         if self._head is None:
-            self._send(HttpResponse(400, b"open WebSockets on a fresh connection\n", "text/plain"), close=True)
+            self._send(
+                HttpResponse(400, b"open WebSockets on a fresh connection\n", "text/plain"),
+                close=True,
+            )
             transport.close()
             return
         ws.receive_data(bytes(self._head))

@@ -30,12 +30,20 @@ def text_frame(data: bytes) -> bytes:
 class Outbound:
     """One event ready to send: its JSON, and the same JSON as a WebSocket frame."""
 
-    __slots__ = ("data", "frame", "topic")
+    __slots__ = ("_text", "data", "frame", "topic")
 
     def __init__(self, topic: str, data: bytes) -> None:
         self.topic = topic
         self.data = data
         self.frame = text_frame(data)
+        self._text: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The JSON as ``str``, decoded once for every transport that needs text (ASGI)."""
+        if self._text is None:
+            self._text = self.data.decode()
+        return self._text
 
 
 class Subscriber(Protocol):

@@ -22,7 +22,9 @@ class Metrics:
         self.subscriptions = Gauge(
             "eventwire_subscriptions", "Subscriptions across all connections", registry=r
         )
-        self.topics = Gauge("eventwire_topics", "Topics with at least one local subscriber", registry=r)
+        self.topics = Gauge(
+            "eventwire_topics", "Topics with at least one local subscriber", registry=r
+        )
         self.published = Counter(
             "eventwire_events_published", "Events accepted for publishing", registry=r
         )
@@ -34,7 +36,9 @@ class Metrics:
         )
         self.errors = Counter("eventwire_errors", "Errors answered, by code", ["code"], registry=r)
         self.disconnects = Counter(
-            "eventwire_disconnects", "Connections closed by the server, by close code", ["code"],
+            "eventwire_disconnects",
+            "Connections closed by the server, by close code",
+            ["code"],
             registry=r,
         )
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -25,13 +24,7 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from eventwire.codes import CloseCode
-from eventwire.protocol.session import (
-    Close,
-    Reply,
-    Session,
-    SubscribeTopics,
-    UnsubscribeTopics,
-)
+from eventwire.server.connection import ConnectionBase
 from eventwire.server.hub import Outbound, text_frame
 
 if TYPE_CHECKING:
@@ -50,46 +43,48 @@ _MAX_INBOX = 32
 """Commands queued before reading pauses; the rate limit answers the rest."""
 
 
-class WebSocketConnection(asyncio.Protocol):
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+class WebSocketConnection(ConnectionBase, asyncio.Protocol):
     """One open WebSocket, from the 101 response to the socket's end."""
 
     __slots__ = (
         "_abort_timer",
-        "_closing",
         "_fragments",
-        "_gateway",
         "_inbox",
         "_max_buffer",
         "_paused",
+        "_text",
         "_transport",
         "_worker",
         "_ws",
         "last_seen",
-        "session",
     )
 
-    def __init__(
-        self, gateway: Gateway, transport: asyncio.Transport, ws: ServerProtocol
-    ) -> None:
-        self._gateway = gateway
+    def __init__(self, gateway: Gateway, transport: asyncio.Transport, ws: ServerProtocol) -> None:
+        super().__init__(gateway)
         self._transport = transport
         self._ws = ws
         self._max_buffer = gateway.settings.max_outbound_buffer
-        self._closing = False
         self._paused = False
+        self._text = True
         self._fragments: list[bytes] = []
         self._inbox: deque[bytes] = deque()
         self._worker: asyncio.Task[None] | None = None
         self._abort_timer: asyncio.TimerHandle | None = None
         self.last_seen = gateway.clock.monotonic()
-        self.session = Session(secrets.token_hex(8), gateway.clock, gateway.limits)
 
     # -- lifecycle -------------------------------------------------------------
 
     def start(self) -> None:
         """Called once the 101 response is written: greet the peer."""
-        self._gateway.register(self)
-        self._send(self.session.connected(self._gateway.settings.heartbeat_interval))
+        self._greet()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """The transport was handed over after the handshake; nothing to do."""
@@ -178,12 +173,18 @@ class WebSocketConnection(asyncio.Protocol):
 
     def _frame(self, frame: Frame) -> None:
         if frame.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
-            self._fragments.append(frame.data)
+            if frame.opcode is not Opcode.CONT:
+                self._text = frame.opcode is Opcode.TEXT
+            self._fragments.append(bytes(frame.data))
             if not frame.fin:
                 return
             message = b"".join(self._fragments) if len(self._fragments) > 1 else self._fragments[0]
             self._fragments.clear()
             if self._closing:
+                return
+            if self._text and not _is_utf8(message):
+                # RFC 6455 8.1: a text message that is not UTF-8 fails the connection.
+                self.close(CloseCode.INVALID_DATA, "text frame is not UTF-8")
                 return
             self._inbox.append(message)
             if len(self._inbox) >= _MAX_INBOX and not self._paused:
@@ -199,8 +200,7 @@ class WebSocketConnection(asyncio.Protocol):
         """Carry out queued commands in order; the task ends when the inbox is empty."""
         try:
             while self._inbox and not self._closing:
-                for action in self.session.receive(self._inbox.popleft()):
-                    await self._apply(action)
+                await self._handle(self._inbox.popleft())
                 if self._paused and len(self._inbox) < _MAX_INBOX // 2:
                     self._paused = False
                     self._transport.resume_reading()
@@ -211,27 +211,3 @@ class WebSocketConnection(asyncio.Protocol):
             self.close(CloseCode.INTERNAL_ERROR, "internal error")
         finally:
             self._worker = None
-
-    async def _apply(self, action: Reply | SubscribeTopics | UnsubscribeTopics | Close) -> None:
-        gateway = self._gateway
-        match action:
-            case Reply(frame, error):
-                if error is not None:
-                    gateway.metrics.errors.labels(error.value).inc()
-                self._send(frame)
-            case SubscribeTopics(request_id, topics, added):
-                for topic in added:
-                    gateway.hub.subscribe(topic, self)
-                positions = {topic: (await gateway.broker.position(topic)).to_wire() for topic in topics}
-                self._send(self.session.subscribed(request_id, topics, positions))
-            case UnsubscribeTopics(request_id, topics, removed):
-                for topic in removed:
-                    gateway.hub.unsubscribe(topic, self)
-                if request_id is not None:
-                    self._send(self.session.unsubscribed(request_id, topics))
-            case Close(code, reason):
-                self.close(code, reason)
-
-    def _leave(self) -> None:
-        for topic in self.session.close().removed:
-            self._gateway.hub.unsubscribe(topic, self)

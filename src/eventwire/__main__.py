@@ -1,0 +1,7 @@
+"""``python -m eventwire``."""
+
+import sys
+
+from eventwire.cli import main
+
+sys.exit(main())

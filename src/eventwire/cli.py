@@ -1,0 +1,193 @@
+"""The ``eventwire`` command: serve, publish, tail.
+
+``main(argv)`` is callable from tests; it returns the exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+import orjson
+
+from eventwire import __version__
+
+__all__ = ["main"]
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="eventwire", description="A real-time event gateway.")
+    parser.add_argument("--version", action="version", version=f"eventwire {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run a gateway node")
+    serve.add_argument("--config", help="TOML file (also EVENTWIRE_CONFIG)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--broker", help="broker URL, e.g. memory://")
+    serve.add_argument("--log-level", dest="log_level")
+    serve.add_argument("--demo", action="store_true", default=None, help="publish demo events")
+    serve.add_argument("--max-frame", dest="max_frame", type=int)
+    serve.add_argument("--max-outbound-buffer", dest="max_outbound_buffer", type=int)
+    serve.add_argument("--heartbeat-interval", dest="heartbeat_interval", type=float)
+    serve.add_argument("--payload-max", dest="payload_max", type=int)
+
+    url_help = f"gateway URL (also EVENTWIRE_URL; default {DEFAULT_URL})"
+    publish = commands.add_parser("publish", help="publish one event over HTTP")
+    publish.add_argument("topic")
+    publish.add_argument("event", help="event type, e.g. ADDED or USER_JOINED")
+    publish.add_argument("--entity-id", required=True)
+    publish.add_argument("--payload", default="null", help="JSON payload (default null)")
+    publish.add_argument("--user-id")
+    publish.add_argument("--tenant-id")
+    publish.add_argument("--trace-id")
+    publish.add_argument("--version", dest="event_version", type=int)
+    publish.add_argument("--url", help=url_help)
+
+    tail = commands.add_parser("tail", help="print live events until Ctrl-C")
+    tail.add_argument("topics", nargs="+")
+    tail.add_argument("--url", help=url_help)
+    tail.add_argument("--json", action="store_true", help="one raw JSON event per line")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    runner = {"serve": _serve, "publish": _publish, "tail": _tail}[args.command]
+    try:
+        return runner(args)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _run(coroutine: Any) -> Any:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - platforms without uvloop
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from eventwire.server import Gateway, load_settings
+
+    flags = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
+    try:
+        settings = load_settings(args.config, **flags)
+    except (ValidationError, FileNotFoundError, ValueError) as exc:
+        print(f"eventwire: bad configuration: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    async def serve() -> None:
+        gateway = Gateway(settings)
+        await gateway.start()
+        _banner(gateway, sys.stdout)
+        demo: asyncio.Task[None] | None = None
+        if settings.demo:
+            from eventwire.demo import run_demo
+
+            demo = asyncio.get_running_loop().create_task(run_demo(gateway.publish))
+        try:
+            await gateway.serve_forever()
+        finally:
+            if demo is not None:
+                demo.cancel()
+
+    _run(serve())
+    return 0
+
+
+def _banner(gateway: Any, out: TextIO) -> None:
+    settings = gateway.settings
+    lines = [
+        f"eventwire {__version__} serving on {gateway.url} (broker {settings.broker})",
+        f"  WebSocket  {gateway.ws_url}",
+        f"  Publish    POST {gateway.url}/v1/publish",
+        f"  Topics     {gateway.url}/v1/topics/{{topic}}",
+        f"  Metrics    {gateway.url}/metrics",
+    ]
+    if settings.demo:
+        lines.append("  Demo       events on gift-list:demo and room:lobby every 2s; try:")
+        lines.append(f"             eventwire tail gift-list:demo room:lobby --url {gateway.url}")
+    print("\n".join(lines), file=out, flush=True)
+
+
+def _base_url(args: argparse.Namespace) -> str:
+    return str(args.url or os.environ.get("EVENTWIRE_URL") or DEFAULT_URL).rstrip("/")
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from eventwire.client import Publisher
+    from eventwire.errors import PublishFailed
+
+    try:
+        payload = orjson.loads(args.payload)
+    except orjson.JSONDecodeError as exc:
+        print(f"eventwire: --payload is not JSON: {exc}", file=sys.stderr)
+        return 2
+
+    async def publish() -> int:
+        async with Publisher(_base_url(args)) as publisher:
+            try:
+                result = await publisher.emit(
+                    args.topic,
+                    args.event,
+                    entity_id=args.entity_id,
+                    payload=payload,
+                    user_id=args.user_id,
+                    tenant_id=args.tenant_id,
+                    trace_id=args.trace_id,
+                    version=args.event_version,
+                )
+            except PublishFailed as exc:
+                print(f"eventwire: {exc.code}: {exc.message}", file=sys.stderr)
+                if exc.details:
+                    print(orjson.dumps(exc.details).decode(), file=sys.stderr)
+                return 1
+        print(f"published {result.topic} {result.event} seq={result.seq}")
+        return 0
+
+    return int(_run(publish()))
+
+
+def _tail(args: argparse.Namespace) -> int:
+    from eventwire.client import Client
+    from eventwire.console import event_json, format_event
+    from eventwire.errors import ClientError
+
+    ws_url = "ws" + _base_url(args).removeprefix("http") + "/ws"
+    colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+    async def tail() -> int:
+        async with Client(ws_url) as client:
+            try:
+                subscription = await client.subscribe(*args.topics)
+            except ClientError as exc:
+                print(f"eventwire: {exc}", file=sys.stderr)
+                return 2
+            print(
+                f"tailing {', '.join(args.topics)} on {ws_url} (Ctrl-C to stop)",
+                file=sys.stderr,
+                flush=True,
+            )
+            async for event in subscription:
+                line = event_json(event) if args.json else format_event(event, colour)
+                print(line, flush=True)
+        return 0
+
+    with contextlib.suppress(KeyboardInterrupt):
+        return int(_run(tail()))
+    return 0

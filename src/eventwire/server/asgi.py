@@ -1,0 +1,213 @@
+"""The gateway as an ASGI application, to mount inside FastAPI or Starlette.
+
+::
+
+    gateway = Gateway(Settings())
+    app = FastAPI(lifespan=lambda app: gateway.lifespan())
+    app.mount("/realtime", gateway.asgi)   # ws://host/realtime/ws, /realtime/v1/publish
+
+ASGI's ``send`` is a coroutine, so each WebSocket has one long-lived writer
+task draining a byte-bounded queue; fan-out still only appends to queues and
+creates nothing per recipient. Pings and pongs belong to the ASGI server
+(uvicorn's ``--ws-ping-interval``); this path is for convenience, the native
+listener for throughput.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+from eventwire.codes import CloseCode, ErrorCode
+from eventwire.errors import ProtocolError
+from eventwire.server.connection import ConnectionBase
+from eventwire.server.http_api import HttpRequest, HttpResponse
+
+if TYPE_CHECKING:
+    from eventwire.server.gateway import Gateway
+    from eventwire.server.hub import Outbound
+
+__all__ = ["AsgiApp"]
+
+log = logging.getLogger("eventwire.asgi")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class AsgiApp:
+    """ASGI 3 application serving the gateway's HTTP API and WebSocket endpoint."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self._gateway = gateway
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "websocket":
+            await self._websocket(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    def _local_path(self, scope: Scope) -> str:
+        path: str = scope["path"]
+        root: str = scope.get("root_path", "")
+        return path.removeprefix(root) if root and path.startswith(root) else path
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self._gateway.start(listen=False)
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self._gateway.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self._gateway.settings.max_http_body
+        body = bytearray()
+        response: HttpResponse | None = None
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > limit:
+                error = ProtocolError(
+                    ErrorCode.PAYLOAD_TOO_LARGE, f"request body over {limit} bytes"
+                )
+                response = HttpResponse.error(error)
+                break
+            if not message.get("more_body", False):
+                break
+        if response is None:
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            request = HttpRequest(scope["method"], self._local_path(scope), headers, bytes(body))
+            response = await self._gateway.http_api.handle(request)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status,
+                "headers": [
+                    (b"content-type", response.content_type.encode()),
+                    (b"content-length", str(len(response.body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": response.body})
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        gateway = self._gateway
+        if await receive() != {"type": "websocket.connect"}:
+            return
+        if self._local_path(scope) != gateway.ws_path or gateway.stopping:
+            await send(
+                {
+                    "type": "websocket.close",
+                    "code": CloseCode.GOING_AWAY if gateway.stopping else 1008,
+                }
+            )
+            return
+        await send({"type": "websocket.accept"})
+        connection = AsgiConnection(gateway, send)
+        connection.start()
+        try:
+            while True:
+                message = await receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                data = message.get("text")
+                if data is None:
+                    data = message.get("bytes") or b""
+                if len(data) > gateway.settings.max_frame:
+                    connection.close(CloseCode.MESSAGE_TOO_BIG, "frame too big")
+                    break
+                await connection.handle(data)
+        finally:
+            connection.finish()
+
+
+class AsgiConnection(ConnectionBase):
+    """One WebSocket served through ASGI, with a byte-bounded outbound queue."""
+
+    __slots__ = ("_queue", "_queued_bytes", "_send_asgi", "_wake", "_writer")
+
+    def __init__(self, gateway: Gateway, send: Send) -> None:
+        super().__init__(gateway)
+        self._send_asgi = send
+        self._queue: deque[str | int] = deque()  # text frames, or a close code last
+        self._queued_bytes = 0
+        self._wake = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._writer = asyncio.get_running_loop().create_task(self._write())
+        self._greet()
+
+    async def handle(self, data: str | bytes) -> None:
+        await self._handle(data)
+
+    def deliver(self, message: Outbound) -> None:
+        if self._closing:
+            return
+        self._enqueue(message.text)
+        if self._queued_bytes > self._gateway.settings.max_outbound_buffer:
+            self._gateway.metrics.drops.labels("slow_consumer").inc()
+            self.close(CloseCode.SLOW_CONSUMER, "slow consumer")
+
+    def heartbeat(self, now: float, deadline: float) -> None:
+        """The ASGI server pings; nothing to do here."""
+
+    def close(self, code: int, reason: str = "") -> None:
+        if self._closing:
+            return
+        self._closing = True
+        self._gateway.metrics.disconnects.labels(str(code)).inc()
+        self._queue.clear()
+        self._queued_bytes = 0
+        self._queue.append(code)
+        self._wake.set()
+        asyncio.get_running_loop().call_soon(self._leave)
+
+    def finish(self) -> None:
+        """The peer is gone: leave the hub and stop the writer."""
+        self._closing = True
+        self._leave()
+        self._gateway.unregister(self)
+        if self._writer is not None:
+            self._writer.cancel()
+
+    def _send(self, data: bytes) -> None:
+        if not self._closing:
+            self._enqueue(data.decode())
+
+    def _enqueue(self, text: str) -> None:
+        self._queue.append(text)
+        self._queued_bytes += len(text)
+        self._wake.set()
+
+    async def _write(self) -> None:
+        send = self._send_asgi
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while self._queue:
+                    item = self._queue.popleft()
+                    if isinstance(item, int):
+                        await send({"type": "websocket.close", "code": item})
+                        return
+                    self._queued_bytes -= len(item)
+                    await send({"type": "websocket.send", "text": item})
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the peer vanished mid-send; the reader will see the disconnect
+            log.debug("ASGI send failed", exc_info=True)

@@ -1,0 +1,195 @@
+"""The HTTP API over a real socket: publish, batches, errors with their status codes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from eventwire.brokers import MemoryBroker
+from eventwire.server import Gateway, Settings
+from tests.e2e.conftest import StartGateway, event, open_ws, recv, subscribe
+
+
+def error_of(response: httpx.Response) -> tuple[int, str]:
+    body = response.json()
+    assert set(body) == {"code", "message", "details"}
+    return response.status_code, body["code"]
+
+
+async def test_batch_publish_answers_each_seq_in_order(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    async with await open_ws(gateway) as ws:
+        await subscribe(ws, "import:job-456")
+        batch = [
+            event("import:job-456", "IMPORT_COMPLETED", entity_id=f"job-{i}") for i in range(5)
+        ]
+        response = await http.post("/v1/publish", json={"events": batch})
+        assert response.status_code == 200
+        assert [r["seq"] for r in response.json()["results"]] == [1, 2, 3, 4, 5]
+        received = [await recv(ws) for _ in range(5)]
+    assert [r["data"]["entity_id"] for r in received] == [f"job-{i}" for i in range(5)]
+
+
+async def test_traceparent_becomes_trace_id_unless_the_event_has_one(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    header = {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
+    async with await open_ws(gateway) as ws:
+        await subscribe(ws, "gift-list:1")
+        await http.post("/v1/publish", json=event("gift-list:1"), headers=header)
+        await http.post(
+            "/v1/publish",
+            json={**event("gift-list:1"), "trace_id": "a1b2c3d4-e5f6-7890"},
+            headers=header,
+        )
+        first, second = await recv(ws), await recv(ws)
+    assert first["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert second["trace_id"] == "a1b2c3d4-e5f6-7890"
+
+
+async def test_publisher_fields_are_kept(gateway: Gateway, http: httpx.AsyncClient) -> None:
+    async with await open_ws(gateway) as ws:
+        await subscribe(ws, "tenant:acme:gift-list:123")
+        sent = event(
+            "tenant:acme:gift-list:123",
+            "UPDATED",
+            user_id="user-1",
+            tenant_id="acme",
+            timestamp="2023-01-02T03:04:05.678+02:00",
+        )
+        await http.post("/v1/publish", json={**sent, "version": 2})
+        received = await recv(ws)
+    assert received["version"] == 2
+    data = received["data"]
+    assert (data["user_id"], data["tenant_id"]) == ("user-1", "acme")
+    assert data["timestamp"] == "2023-01-02T01:04:05.678Z"  # normalised to UTC
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code", "field"),
+    [
+        (event(kind="update"), 422, "VALIDATION_ERROR", "event"),
+        (event(kind="Updated"), 422, "VALIDATION_ERROR", "event"),
+        ({**event(), "trace-id": "x"}, 422, "VALIDATION_ERROR", "trace-id"),
+        ({**event(), "seq": 3}, 422, "VALIDATION_ERROR", "seq"),
+        (event(extra=1), 422, "VALIDATION_ERROR", "data.extra"),
+        (event(timestamp="2023-01-01T00:00:00"), 422, "VALIDATION_ERROR", "data.timestamp"),
+        (
+            {"topic": "gift-list:1", "event": "ADDED", "data": {}},
+            422,
+            "VALIDATION_ERROR",
+            "data.entity_id",
+        ),
+        ({**event(), "version": 0}, 422, "VALIDATION_ERROR", "version"),
+        ([1, 2], 422, "VALIDATION_ERROR", "(root)"),
+        ({"events": []}, 422, "VALIDATION_ERROR", "events"),
+        ({"events": [event(), event(kind="bad")]}, 422, "VALIDATION_ERROR", "events.1.event"),
+    ],
+)
+async def test_invalid_events_name_the_field(
+    http: httpx.AsyncClient, body: Any, status: int, code: str, field: str
+) -> None:
+    response = await http.post("/v1/publish", json=body)
+    assert error_of(response) == (status, code)
+    fields = [e["field"] for e in response.json()["details"]["errors"]]
+    assert field in fields
+
+
+@pytest.mark.parametrize(
+    ("topic", "code"),
+    [
+        ("system", "RESERVED_TOPIC"),
+        ("error:x", "RESERVED_TOPIC"),
+        ("Gift:1", "INVALID_TOPIC"),
+        ("gift-list:*", "INVALID_TOPIC"),
+        ("single", "INVALID_TOPIC"),
+        ("a:" + "b" * 200, "INVALID_TOPIC"),
+    ],
+)
+async def test_bad_topics(http: httpx.AsyncClient, topic: str, code: str) -> None:
+    response = await http.post("/v1/publish", json=event(topic))
+    assert error_of(response) == (422, code)
+
+
+async def test_a_bad_event_in_a_batch_publishes_nothing(http: httpx.AsyncClient) -> None:
+    response = await http.post(
+        "/v1/publish", json={"events": [event("gift-list:9"), event("system")]}
+    )
+    assert error_of(response) == (422, "RESERVED_TOPIC")
+    assert response.json()["details"]["index"] == 1
+    assert (await http.get("/v1/topics/gift-list:9")).json()["position"]["seq"] == 0
+
+
+async def test_transport_level_errors(start_gateway: StartGateway) -> None:
+    gateway = await start_gateway(
+        payload_max=1000, payload_warn=500, max_http_body=20_000, max_batch=3
+    )
+    async with httpx.AsyncClient(base_url=gateway.url) as http:
+        assert error_of(
+            await http.post(
+                "/v1/publish", content=b"{oops", headers={"content-type": "application/json"}
+            )
+        ) == (400, "INVALID_JSON")
+        assert error_of(
+            await http.post("/v1/publish", content=b"{}", headers={"content-type": "text/plain"})
+        ) == (415, "UNSUPPORTED_MEDIA_TYPE")
+        big = event(payload={"blob": "x" * 2000})
+        assert error_of(await http.post("/v1/publish", json=big)) == (413, "PAYLOAD_TOO_LARGE")
+        warned = await http.post("/v1/publish", json=event(payload={"blob": "x" * 700}))
+        assert warned.status_code == 200
+        huge = await http.post(
+            "/v1/publish", content=b"x" * 30_000, headers={"content-type": "application/json"}
+        )
+        assert error_of(huge) == (413, "PAYLOAD_TOO_LARGE")
+        many = {"events": [event() for _ in range(4)]}
+        assert error_of(await http.post("/v1/publish", json=many)) == (422, "VALIDATION_ERROR")
+        assert error_of(await http.get("/v1/publish")) == (405, "METHOD_NOT_ALLOWED")
+        assert error_of(await http.get("/nowhere")) == (404, "NOT_FOUND")
+        assert error_of(await http.get("/v1/topics/system")) == (422, "RESERVED_TOPIC")
+
+
+async def test_payload_size_warning_is_logged(
+    start_gateway: StartGateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    gateway = await start_gateway(payload_warn=100)
+    await gateway.publish(event(payload={"blob": "x" * 200}))
+    assert any("consider a partial" in r.getMessage() for r in caplog.records)
+
+
+async def test_topic_info_health_and_metrics(gateway: Gateway, http: httpx.AsyncClient) -> None:
+    async with await open_ws(gateway) as ws:
+        await subscribe(ws, "user:456")
+        await http.post("/v1/publish", json=event("user:456"))
+        await recv(ws)
+        info = (await http.get("/v1/topics/user:456")).json()
+        metrics = (await http.get("/metrics")).text
+    assert info["topic"] == "user:456"
+    assert info["subscribers"] == 1
+    assert info["position"]["seq"] == 1
+    assert (await http.get("/healthz")).json() == {"status": "ok"}
+    assert "eventwire_connections 1.0" in metrics
+    assert "eventwire_subscriptions 1.0" in metrics
+    assert "eventwire_events_published_total 1.0" in metrics
+    assert "eventwire_deliveries_total 1.0" in metrics
+    index = (await http.get("/")).json()
+    assert index["websocket"] == gateway.ws_url
+
+
+class _FailingBroker(MemoryBroker):
+    """Fault injection: the broker fails on publish."""
+
+    async def publish(self, topic: str, body: bytes) -> int:
+        raise RuntimeError("disk on fire")
+
+
+async def test_an_unexpected_failure_is_internal_error_not_a_crash() -> None:
+    gateway = Gateway(Settings(port=0), broker=_FailingBroker())
+    async with gateway, httpx.AsyncClient(base_url=gateway.url) as http:
+        response = await http.post("/v1/publish", json=event())
+        assert error_of(response) == (500, "INTERNAL_ERROR")
+        assert (await http.get("/healthz")).status_code == 200
+        metrics = (await http.get("/metrics")).text
+    assert 'eventwire_errors_total{code="INTERNAL_ERROR"} 1.0' in metrics

@@ -1,0 +1,205 @@
+"""Local fan-out in the hub, and the in-memory broker."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+
+from eventwire.brokers.memory import MemoryBroker
+from eventwire.envelope import Event
+from eventwire.errors import BrokerError
+from eventwire.server.hub import Hub, Outbound, text_frame
+from eventwire.server.metrics import Metrics
+
+BODY = (
+    b'{"topic":"gift-list:1","event":"UPDATED","data":{"entity_id":"gift-1",'
+    b'"payload":{"n":1},"timestamp":"2026-11-25T21:00:00.000Z"}}'
+)
+
+
+class FakeSubscriber:
+    def __init__(self) -> None:
+        self.delivered: list[Outbound] = []
+
+    def deliver(self, message: Outbound) -> None:
+        self.delivered.append(message)
+
+
+def _gauge(metrics: Metrics, name: str) -> float | None:
+    return metrics.registry.get_sample_value(name)
+
+
+def _hub() -> tuple[Hub, Metrics, list[str], list[str]]:
+    metrics = Metrics()
+    hub = Hub(metrics)
+    first: list[str] = []
+    last: list[str] = []
+    hub.on_first_subscriber = first.append
+    hub.on_last_unsubscribed = last.append
+    return hub, metrics, first, last
+
+
+def test_subscribe_unsubscribe_counts_and_callbacks() -> None:
+    hub, metrics, first, last = _hub()
+    a, b = FakeSubscriber(), FakeSubscriber()
+
+    hub.subscribe("gift-list:1", a)
+    hub.subscribe("gift-list:1", b)
+    hub.subscribe("gift-list:1", a)  # again: no change
+    hub.subscribe("user:2", a)
+    assert first == ["gift-list:1", "user:2"]
+    assert hub.subscriber_count("gift-list:1") == 2
+    assert hub.subscriber_count("user:2") == 1
+    assert hub.subscriber_count("nobody:here") == 0
+    assert hub.topic_count == 2
+    assert _gauge(metrics, "eventwire_subscriptions") == 3
+    assert _gauge(metrics, "eventwire_topics") == 2
+
+    hub.unsubscribe("gift-list:1", a)
+    assert last == []
+    assert hub.subscriber_count("gift-list:1") == 1
+    hub.unsubscribe("gift-list:1", a)  # not subscribed any more: no change
+    hub.unsubscribe("nobody:here", a)
+    assert _gauge(metrics, "eventwire_subscriptions") == 2
+
+    hub.unsubscribe("gift-list:1", b)
+    assert last == ["gift-list:1"]
+    assert hub.subscriber_count("gift-list:1") == 0
+    assert hub.topic_count == 1
+    assert _gauge(metrics, "eventwire_topics") == 1
+
+    hub.subscribe("gift-list:1", b)
+    assert first == ["gift-list:1", "user:2", "gift-list:1"]
+
+
+def test_dispatch_encodes_once_for_every_subscriber() -> None:
+    hub, metrics, _, _ = _hub()
+    subscribers = [FakeSubscriber() for _ in range(5)]
+    for subscriber in subscribers:
+        hub.subscribe("gift-list:1", subscriber)
+    other = FakeSubscriber()
+    hub.subscribe("gift-list:2", other)
+
+    assert hub.dispatch("gift-list:1", 7, BODY) == 5
+
+    message = subscribers[0].delivered[0]
+    for subscriber in subscribers:
+        assert len(subscriber.delivered) == 1
+        assert subscriber.delivered[0] is message
+        assert subscriber.delivered[0].data is message.data
+        assert subscriber.delivered[0].frame is message.frame
+    assert other.delivered == []
+    assert message.topic == "gift-list:1"
+    decoded = orjson.loads(message.data)
+    assert decoded["seq"] == 7
+    assert {k: v for k, v in decoded.items() if k != "seq"} == orjson.loads(BODY)
+    assert message.frame == text_frame(message.data)
+    assert _gauge(metrics, "eventwire_deliveries_total") == 5
+
+
+def test_dispatch_to_topic_without_subscribers() -> None:
+    hub, metrics, _, _ = _hub()
+    a = FakeSubscriber()
+    hub.subscribe("gift-list:1", a)
+    assert hub.dispatch("gift-list:2", 1, BODY) == 0
+    assert a.delivered == []
+    assert _gauge(metrics, "eventwire_deliveries_total") == 0
+
+
+def test_unsubscribed_subscriber_gets_nothing_more() -> None:
+    hub, _, _, _ = _hub()
+    a, b = FakeSubscriber(), FakeSubscriber()
+    hub.subscribe("t:1", a)
+    hub.subscribe("t:1", b)
+    hub.dispatch("t:1", 1, BODY)
+    hub.unsubscribe("t:1", a)
+    assert hub.dispatch("t:1", 2, BODY) == 1
+    assert [orjson.loads(m.data)["seq"] for m in a.delivered] == [1]
+    assert [orjson.loads(m.data)["seq"] for m in b.delivered] == [1, 2]
+
+
+def test_outbound_frame_is_an_unmasked_text_frame() -> None:
+    data = b'{"x":1}'
+    message = Outbound("t:1", data)
+    assert message.frame[0] == 0x81  # FIN + text opcode
+    assert message.frame[1] == len(data)  # no mask bit, short length
+    assert message.frame[2:] == data
+
+
+async def test_handlers_receive_matching_events() -> None:
+    hub, _, _, _ = _hub()
+    seen: list[Event] = []
+    runner = hub.add_handler("gift-list:*", seen.append)
+    hub.add_handler("user:*", seen.append)
+    assert {r.pattern for r in hub.handlers()} == {"gift-list:*", "user:*"}
+
+    assert hub.dispatch("gift-list:1", 3, BODY) == 0  # handlers are not counted as recipients
+    await runner.drain()
+    assert [(e.topic, e.seq, e.payload) for e in seen] == [("gift-list:1", 3, {"n": 1})]
+
+    hub.remove_handler(runner)
+    hub.dispatch("gift-list:1", 4, BODY)
+    await asyncio.sleep(0)
+    assert len(seen) == 1
+    assert [r.pattern for r in hub.handlers()] == ["user:*"]
+
+
+# --- MemoryBroker -------------------------------------------------------------
+
+
+async def test_memory_broker_assigns_contiguous_seq_per_topic() -> None:
+    broker = MemoryBroker()
+    received: list[tuple[str, int, bytes]] = []
+    await broker.start(lambda topic, seq, body: received.append((topic, seq, body)))
+
+    assert await broker.position("a:1") == (0, broker.epoch)
+    seqs = [await broker.publish(topic, b"x") for topic in ["a:1", "a:1", "b:2", "a:1", "b:2"]]
+    assert seqs == [1, 2, 1, 3, 2]
+    assert received == [
+        ("a:1", 1, b"x"),
+        ("a:1", 2, b"x"),
+        ("b:2", 1, b"x"),
+        ("a:1", 3, b"x"),
+        ("b:2", 2, b"x"),
+    ]
+    position = await broker.position("a:1")
+    assert position.seq == 3
+    assert position.epoch == broker.epoch
+    assert position.to_wire() == {"seq": 3, "epoch": broker.epoch}
+    assert (await broker.position("b:2")).seq == 2
+    assert (await broker.position("c:3")).seq == 0
+
+
+async def test_memory_broker_feeds_the_hub() -> None:
+    hub, _, _, _ = _hub()
+    a = FakeSubscriber()
+    hub.subscribe("gift-list:1", a)
+    broker = MemoryBroker()
+
+    def on_event(topic: str, seq: int, body: bytes) -> None:
+        hub.dispatch(topic, seq, body)
+
+    await broker.start(on_event)
+    await broker.add_interest("gift-list:1")
+    await broker.publish("gift-list:1", BODY)
+    await broker.publish("gift-list:1", BODY)
+    assert [orjson.loads(m.data)["seq"] for m in a.delivered] == [1, 2]
+
+
+def test_memory_broker_epochs_differ() -> None:
+    first, second = MemoryBroker(), MemoryBroker()
+    assert first.epoch != second.epoch
+    assert len(first.epoch) == 16
+
+
+async def test_memory_broker_refuses_publish_unless_started() -> None:
+    broker = MemoryBroker()
+    with pytest.raises(BrokerError):
+        await broker.publish("a:1", b"x")
+    await broker.start(lambda topic, seq, body: None)
+    assert await broker.publish("a:1", b"x") == 1
+    await broker.close()
+    with pytest.raises(BrokerError):
+        await broker.publish("a:1", b"x")
