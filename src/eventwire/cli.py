@@ -39,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-outbound-buffer", dest="max_outbound_buffer", type=int)
     serve.add_argument("--heartbeat-interval", dest="heartbeat_interval", type=float)
     serve.add_argument("--payload-max", dest="payload_max", type=int)
+    serve.add_argument("--shutdown-grace", dest="shutdown_grace", type=float)
 
     url_help = f"gateway URL (also EVENTWIRE_URL; default {DEFAULT_URL})"
     publish = commands.add_parser("publish", help="publish one event over HTTP")

@@ -152,11 +152,12 @@ def test_mixed_valid_and_invalid_topics() -> None:
     assert session.subscriptions == {"gift-list:1", "user:2"}
 
 
-def test_all_topics_refused_gives_no_subscribe_action() -> None:
+def test_all_topics_refused_still_ends_with_an_empty_subscribed() -> None:
     session, _ = _session()
     actions = session.receive(_subscribe("s1", "Bad", "error"))
-    assert len(actions) == 2
-    assert all(isinstance(a, Reply) and a.error is not None for a in actions)
+    assert len(actions) == 3
+    assert all(isinstance(a, Reply) and a.error is not None for a in actions[:2])
+    assert actions[2] == SubscribeTopics("s1", (), ())
     assert session.subscriptions == set()
 
 

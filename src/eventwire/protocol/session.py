@@ -7,9 +7,8 @@ States and transitions, all of them::
 
     state     input                               next      actions
     -------   ---------------------------------   -------   ---------------------------------
-    OPEN      SUBSCRIBE, all topics refused       OPEN      Reply(ERROR per topic)
-    OPEN      SUBSCRIBE, some accepted            OPEN      Reply(ERROR per refused topic),
-                                                            Subscribe(accepted, added)
+    OPEN      SUBSCRIBE                           OPEN      Reply(ERROR per refused topic),
+                                                            SubscribeTopics(accepted, added)
     OPEN      UNSUBSCRIBE                         OPEN      Unsubscribe(topics, removed)
     OPEN      PING                                OPEN      Reply(PONG)
     OPEN      AUTH / client publish / since       OPEN      Reply(ERROR NOT_SUPPORTED)
@@ -248,8 +247,9 @@ class Session:
                 self.subscriptions.add(topic)
                 added.append(topic)
             accepted.append(topic)
-        if accepted:
-            actions.append(SubscribeTopics(rid, tuple(accepted), tuple(added)))
+        # Every SUBSCRIBE ends with SUBSCRIBED, even when it accepted nothing,
+        # so a client always knows when its request is over.
+        actions.append(SubscribeTopics(rid, tuple(accepted), tuple(added)))
         return actions
 
     def _unsubscribe(self, request_id: str, topics: tuple[str, ...]) -> Action:

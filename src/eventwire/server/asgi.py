@@ -16,6 +16,7 @@ listener for throughput.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 __all__ = ["AsgiApp"]
 
 log = logging.getLogger("eventwire.asgi")
+
+_CLOSE_TIMEOUT = 2.0
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -132,7 +135,7 @@ class AsgiApp:
                     break
                 await connection.handle(data)
         finally:
-            connection.finish()
+            await connection.finish()
 
 
 class AsgiConnection(ConnectionBase):
@@ -177,13 +180,19 @@ class AsgiConnection(ConnectionBase):
         self._wake.set()
         asyncio.get_running_loop().call_soon(self._leave)
 
-    def finish(self) -> None:
-        """The peer is gone: leave the hub and stop the writer."""
+    async def finish(self) -> None:
+        """The session is over: leave the hub, flush a pending close, stop the writer."""
+        closing_by_us = self._closing
         self._closing = True
         self._leave()
         self._gateway.unregister(self)
-        if self._writer is not None:
-            self._writer.cancel()
+        writer = self._writer
+        if writer is None:
+            return
+        if closing_by_us:  # let the writer send our close frame
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(writer), _CLOSE_TIMEOUT)
+        writer.cancel()
 
     def _send(self, data: bytes) -> None:
         if not self._closing:

@@ -118,7 +118,13 @@ class Gateway:
     # -- lifecycle -------------------------------------------------------------
 
     async def start(self, listen: bool = True) -> None:
-        """Connect the broker and, unless ``listen`` is false (ASGI), open the port."""
+        """Connect the broker and, unless ``listen`` is false (ASGI), open the port.
+
+        A stopped gateway may be started again (an ASGI host's lifespan can
+        run more than once in one process).
+        """
+        self.stopping = False
+        self._stopped.clear()
         await self.broker.start(self._on_broker_event)
         if listen:
             from eventwire.server.http_protocol import HttpProtocol

@@ -1,0 +1,51 @@
+"""The Python client (WebSocket subscriptions) and publishers (HTTP and in-process)."""
+
+from eventwire.client.client import Client, ErrorHandler
+from eventwire.client.errors import (
+    CommandFailed,
+    GatewayUnreachable,
+    RequestTimeout,
+    ServerError,
+    SubscribeRefused,
+)
+from eventwire.client.publisher import (
+    Batch,
+    EventHelpers,
+    EventSink,
+    InProcessPublisher,
+    Metadata,
+    Published,
+    PublishedLike,
+    Publisher,
+    Sender,
+)
+from eventwire.client.reconnect import Reconnected, ReconnectHandler, backoff_delay
+from eventwire.client.streams import Gap, TopicPosition, TopicStream
+from eventwire.client.subscription import Handler, Subscription
+
+__all__ = [
+    "Batch",
+    "Client",
+    "CommandFailed",
+    "ErrorHandler",
+    "EventHelpers",
+    "EventSink",
+    "Gap",
+    "GatewayUnreachable",
+    "Handler",
+    "InProcessPublisher",
+    "Metadata",
+    "Published",
+    "PublishedLike",
+    "Publisher",
+    "ReconnectHandler",
+    "Reconnected",
+    "RequestTimeout",
+    "Sender",
+    "ServerError",
+    "SubscribeRefused",
+    "Subscription",
+    "TopicPosition",
+    "TopicStream",
+    "backoff_delay",
+]

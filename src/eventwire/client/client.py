@@ -1,0 +1,422 @@
+"""The WebSocket client: subscriptions, handlers, and reconnection that resubscribes.
+
+::
+
+    async with Client("ws://127.0.0.1:8000/ws") as client:
+        sub = await client.subscribe("gift-list:123")
+        async for event in sub:
+            print(event.event, event.entity_id, event.payload)
+
+One task reads the connection and does no waiting of its own: it decodes each
+frame once, answers requests in flight, and hands events to subscriptions.
+When the connection ends with a close code that says so (``should_reconnect``)
+it reconnects with backoff, resubscribes every topic, and reports what was
+missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any, Self, TypeVar
+
+from pydantic import ValidationError
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+
+from eventwire.client.connection import open_connection, ws_url
+from eventwire.client.errors import (
+    GatewayUnreachable,
+    RequestTimeout,
+    ServerError,
+    SubscribeRefused,
+)
+from eventwire.client.reconnect import Reconnected, ReconnectHandler, Signal, backoff_delay, notify
+from eventwire.client.requests import Answer, Requests
+from eventwire.client.router import Router
+from eventwire.client.streams import Gap, TopicPosition
+from eventwire.client.subscription import Handler, Subscription
+from eventwire.codes import should_reconnect
+from eventwire.envelope import Event
+from eventwire.errors import ClientError, ConnectionLost
+from eventwire.protocol.frames import ERROR_TOPIC, SYSTEM_TOPIC, command_frame
+
+__all__ = ["Client", "ErrorHandler"]
+
+log = logging.getLogger("eventwire.client")
+
+ErrorHandler = Callable[[ServerError], None]
+H = TypeVar("H", bound=Handler)
+
+_MAX_TOPICS_PER_COMMAND = 1000
+_ABNORMAL = 1006
+
+
+class Client:
+    """A connection to an eventwire gateway, kept open across restarts.
+
+    ``url`` is the gateway's WebSocket URL (``ws://host:port/ws``); an
+    ``http://`` base URL is accepted and pointed at ``/ws``. Reconnection
+    waits ``backoff_initial * 2**attempt`` seconds at most (full jitter),
+    capped at ``backoff_max``; ``max_reconnect_attempts`` of None retries
+    forever. After a reconnection ``on_reconnect`` is called with a
+    ``Reconnected`` (sync or async), ``reconnects`` counts them, and
+    ``await client.reconnected()`` returns at the next one.
+
+    ERROR events that answer no command (a frame the server could not read)
+    are appended to ``errors`` and passed to ``on_error``. Missed events are
+    appended to ``gaps`` (and to each subscription's ``gaps``); ``positions``
+    holds the last ``(seq, epoch)`` delivered per topic.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        reconnect: bool = True,
+        backoff_initial: float = 0.25,
+        backoff_max: float = 30.0,
+        max_reconnect_attempts: int | None = None,
+        on_reconnect: ReconnectHandler | None = None,
+        on_error: ErrorHandler | None = None,
+        request_timeout: float = 10.0,
+        connect_timeout: float = 10.0,
+        max_queue: int = 10_000,
+    ) -> None:
+        self.url = ws_url(url)
+        self.reconnect = reconnect
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.max_reconnect_attempts = max_reconnect_attempts
+        self.on_reconnect = on_reconnect
+        self.on_error = on_error
+        self.request_timeout = request_timeout
+        self.connect_timeout = connect_timeout
+        self.max_queue = max_queue
+        self.session_id: str | None = None
+        self.reconnects = 0
+        self.last_reconnect: Reconnected | None = None
+        self.errors: list[ServerError] = []
+        self._ws: ClientConnection | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._requests = Requests()
+        self._router = Router(self._deliver)
+        self._on_subs: dict[str, Subscription] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._changed = Signal()
+        self._closed = False
+        self._failure: ClientError | None = None
+
+    # -- lifecycle -------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """Whether a connection is open right now."""
+        return self._ws is not None
+
+    @property
+    def positions(self) -> dict[str, TopicPosition]:
+        """The last ``(seq, epoch)`` delivered per topic, kept after unsubscribing."""
+        return self._router.positions
+
+    @property
+    def gaps(self) -> list[Gap]:
+        """Every gap noticed, in every topic, in order."""
+        return self._router.gaps
+
+    async def connect(self) -> None:
+        """Connect, and subscribe the topics of handlers registered with ``on``.
+
+        Raises GatewayUnreachable when the gateway cannot be reached and
+        SubscribeRefused when a handler's topic is refused.
+        """
+        if self._closed or self._runner is not None:
+            raise ClientError("a Client connects once; create a new one")
+        ws = await self._open()
+        self._runner = asyncio.get_running_loop().create_task(self._run(ws))
+        if topics := self._router.topics:
+            try:
+                await self._subscribe_topics(topics)
+            except ClientError:
+                await self.close()
+                raise
+
+    async def close(self) -> None:
+        """Close the connection (1000) and end every subscription; final."""
+        if self._closed:
+            return
+        self._closed = True
+        runner, self._runner = self._runner, None
+        if self._ws is not None:
+            await self._ws.close()
+        tasks = [*self._tasks, *([runner] if runner is not None else [])]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+        self._connection_lost(1000, "client closed")
+        subscriptions = self._router.clear()
+        for sub in subscriptions:
+            sub._end()
+        await asyncio.gather(*(sub._stop_handlers(grace=1.0) for sub in subscriptions))
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def reconnected(
+        self, since: int | None = None, *, timeout: float | None = None
+    ) -> Reconnected:
+        """Wait until ``reconnects`` exceeds ``since`` (default: its value now); return the latest.
+
+        Pass ``since=client.reconnects`` read before causing the disconnect,
+        so a reconnection that finishes before this call is not missed.
+        Raises TimeoutError after ``timeout`` and ConnectionLost if the
+        client gives up or is closed first.
+        """
+        target = self.reconnects if since is None else since
+        async with asyncio.timeout(timeout):
+            while self.reconnects <= target:
+                self._check_usable()
+                await self._changed.wait()
+        assert self.last_reconnect is not None
+        return self.last_reconnect
+
+    # -- subscriptions -----------------------------------------------------------
+
+    async def subscribe(self, *topics: str) -> Subscription:
+        """Subscribe to ``topics`` and return the subscription that receives their events.
+
+        Raises SubscribeRefused (code INVALID_TOPIC, RESERVED_TOPIC, ...) when
+        the gateway refuses any of them, and then no topic of this call stays
+        subscribed; RequestTimeout or ConnectionLost when there is no answer.
+        """
+        if not topics:
+            raise ValueError("subscribe to at least one topic")
+        sub = Subscription(tuple(dict.fromkeys(topics)), self._unsubscribe, self.max_queue)
+        self._router.add(sub)
+        try:
+            await self._subscribe_topics(list(sub.topics))
+        except BaseException as exc:
+            refused = set(exc.refused) if isinstance(exc, SubscribeRefused) else set()
+            gone = [t for t in self._router.remove(sub) if t not in refused]
+            sub._end()
+            if gone and self.connected and isinstance(exc, ClientError):
+                with contextlib.suppress(ClientError):
+                    await self._command("UNSUBSCRIBE", {"topics": gone})
+            raise
+        return sub
+
+    def on(self, topic: str, event: str | None = None) -> Callable[[H], H]:
+        """Decorator: call the handler for every ``event`` of ``topic`` (every event when None).
+
+        The topic is subscribed on ``connect()``; registered while connected,
+        it is subscribed in the background and a refusal lands in ``errors``.
+        """
+
+        def register(handler: H) -> H:
+            sub = self._on_subs.get(topic)
+            if sub is None:
+                sub = self._on_subs[topic] = Subscription(
+                    (topic,), self._unsubscribe, self.max_queue
+                )
+                if self._router.add(sub) and self.connected:
+                    self._spawn(self._subscribe_quietly([topic]))
+            sub.on(event, handler)
+            return handler
+
+        return register
+
+    async def ping(self) -> float:
+        """Round trip to the gateway and back, in seconds."""
+        started = time.perf_counter()
+        await self._command("PING")
+        return time.perf_counter() - started
+
+    async def _unsubscribe(self, sub: Subscription) -> None:
+        gone = self._router.remove(sub)
+        sub._end()
+        if gone and self.connected:
+            with contextlib.suppress(ConnectionLost):
+                await self._command("UNSUBSCRIBE", {"topics": gone})
+
+    async def _subscribe_topics(self, topics: list[str]) -> None:
+        errors: list[ServerError] = []
+        for i in range(0, len(topics), _MAX_TOPICS_PER_COMMAND):
+            chunk = topics[i : i + _MAX_TOPICS_PER_COMMAND]
+            answer = await self._command("SUBSCRIBE", {"topics": chunk}, topic_count=len(chunk))
+            errors += answer.errors
+        if errors:
+            raise SubscribeRefused(errors)
+
+    async def _subscribe_quietly(self, topics: list[str]) -> None:
+        try:
+            await self._subscribe_topics(topics)
+        except SubscribeRefused as exc:
+            for error in exc.errors:
+                self._record_error(error)
+            for topic in exc.refused:  # handlers of a refused topic would wait forever
+                if (sub := self._on_subs.pop(topic, None)) is not None:
+                    self._router.remove(sub)
+                    sub._end(exc)
+        except ClientError as exc:
+            log.warning("subscribing %s failed: %s", topics, exc)
+
+    # -- requests ----------------------------------------------------------------
+
+    async def _command(self, command: str, payload: Any = None, *, topic_count: int = 0) -> Answer:
+        """Send one command when connected (waiting across a reconnect) and await its answer."""
+        try:
+            async with asyncio.timeout(self.request_timeout):
+                while (ws := self._ws) is None:
+                    self._check_usable()
+                    await self._changed.wait()
+                request_id, answer = self._requests.open(topic_count)
+                try:
+                    await ws.send(command_frame(command, request_id, payload), text=True)
+                    return await answer
+                finally:
+                    self._requests.forget(request_id)
+        except TimeoutError:
+            raise RequestTimeout(
+                f"no answer to {command} within {self.request_timeout}s from {self.url}"
+            ) from None
+        except ConnectionClosed as exc:
+            code = exc.rcvd.code if exc.rcvd is not None else _ABNORMAL
+            raise ConnectionLost(code, str(exc)) from exc
+
+    def _check_usable(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+        if self._closed or self._runner is None:
+            raise ConnectionLost(
+                None, "the client is not connected (closed, or connect() not called)"
+            )
+
+    # -- the connection ------------------------------------------------------------
+
+    async def _open(self) -> ClientConnection:
+        ws, hello = await open_connection(self.url, self.connect_timeout)
+        payload = hello.payload if isinstance(hello.payload, dict) else {}
+        self.session_id = str(payload.get("session_id", hello.entity_id))
+        self._ws = ws
+        self._changed.fire()
+        return ws
+
+    async def _run(self, ws: ClientConnection) -> None:
+        """Read until the connection ends; reconnect and resubscribe while the code allows."""
+        while True:
+            with contextlib.suppress(ConnectionClosed):
+                async for message in ws:
+                    self._receive(message)
+            code, reason = ws.close_code or _ABNORMAL, ws.close_reason or ""
+            self._connection_lost(code, reason)
+            if self._closed:
+                return
+            if not (self.reconnect and should_reconnect(code)):
+                self._give_up(ConnectionLost(code, reason))
+                return
+            log.info("connection to %s closed (%d %s); reconnecting", self.url, code, reason)
+            try:
+                ws = await self._reopen(code)
+            except ClientError as exc:
+                self._give_up(exc)
+                return
+            self._spawn(self._resume(code))
+
+    async def _reopen(self, code: int) -> ClientConnection:
+        attempt = 0
+        while True:
+            await asyncio.sleep(backoff_delay(attempt, self.backoff_initial, self.backoff_max))
+            attempt += 1
+            try:
+                return await self._open()
+            except GatewayUnreachable as exc:
+                if (
+                    self.max_reconnect_attempts is not None
+                    and attempt >= self.max_reconnect_attempts
+                ):
+                    reason = f"gave up after {attempt} reconnection attempts: {exc}"
+                    raise ConnectionLost(code, reason) from exc
+                log.debug("reconnection attempt %d failed: %s", attempt, exc)
+
+    async def _resume(self, code: int) -> None:
+        """Resubscribe every topic on a new connection, then tell the application."""
+        topics = self._router.resuming()
+        first_gap = len(self.gaps)
+        try:
+            await self._subscribe_topics(topics)
+        except SubscribeRefused as exc:
+            for error in exc.errors:
+                self._record_error(error)
+        except ConnectionLost:
+            return  # the next connection resumes
+        except RequestTimeout as exc:
+            log.warning("resubscribing timed out (%s); reconnecting", exc)
+            if self._ws is not None:
+                await self._ws.close(1011, "resubscribe timed out")
+            return
+        self.reconnects += 1
+        self.last_reconnect = notice = Reconnected(
+            self.reconnects, code, tuple(self.gaps[first_gap:])
+        )
+        self._changed.fire()
+        if self.on_reconnect is not None:
+            await notify(self.on_reconnect, notice)
+
+    def _connection_lost(self, code: int, reason: str) -> None:
+        self._ws = None
+        self._requests.fail_all(ConnectionLost(code, reason))
+        self._router.connection_lost()
+        self._changed.fire()
+
+    def _give_up(self, error: ClientError) -> None:
+        log.warning("connection to %s lost for good: %s", self.url, error)
+        self._failure = error
+        for sub in self._router.subscriptions():
+            sub._end(error)
+        self._changed.fire()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- inbound frames --------------------------------------------------------------
+
+    def _receive(self, message: str | bytes) -> None:
+        """One frame, decoded once and routed by topic."""
+        try:
+            frame = Event.model_validate_json(message)
+        except ValidationError as exc:
+            log.warning("ignoring a frame that is not an envelope: %s", exc)
+            return
+        if frame.topic == SYSTEM_TOPIC:
+            if frame.event == "SUBSCRIBED" and isinstance(frame.payload, dict):
+                self._router.subscribed(frame.payload)
+            self._requests.reply(frame.entity_id, frame.payload)
+        elif frame.topic == ERROR_TOPIC:
+            error = ServerError.from_payload(frame.payload, frame.entity_id)
+            if not self._requests.error(error):
+                self._record_error(error)
+        else:
+            self._router.event(frame)
+
+    def _deliver(self, event: Event) -> None:
+        """Hand one new event to its subscriptions; subclasses may observe it (TestClient does)."""
+        self._router.push(event)
+
+    def _record_error(self, error: ServerError) -> None:
+        log.warning("gateway error %s: %s %s", error.code, error.message, error.details)
+        self.errors.append(error)
+        if self.on_error is not None:
+            try:
+                self.on_error(error)
+            except Exception:
+                log.exception("on_error handler failed")

@@ -1,0 +1,90 @@
+"""What the client and publisher raise beyond ``eventwire.errors``, and server error reports.
+
+Every class here is a ``ClientError``, so ``except ClientError`` still
+catches everything the client raises::
+
+    ClientError
+    ├── ConnectionLost         (eventwire.errors) the WebSocket closed for good
+    ├── PublishFailed          (eventwire.errors) the gateway refused a publish
+    ├── CommandFailed          the gateway answered a command with ERROR
+    │   └── SubscribeRefused   one or more topics of a SUBSCRIBE were refused
+    ├── RequestTimeout         no answer to a command in time
+    └── GatewayUnreachable     no connection to the gateway (refused, DNS, timeout)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from eventwire.errors import ClientError
+
+__all__ = [
+    "CommandFailed",
+    "GatewayUnreachable",
+    "RequestTimeout",
+    "ServerError",
+    "SubscribeRefused",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerError:
+    """One ERROR event from the gateway: the seed's ``{code, message, details}``.
+
+    ``request_id`` is the command it answers, or ``"connection"`` when it
+    answers none in particular (a frame the server could not read).
+    """
+
+    code: str
+    message: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+    request_id: str = "connection"
+
+    @classmethod
+    def from_payload(cls, payload: Any, request_id: str) -> ServerError:
+        """Read an ERROR payload, tolerating a malformed one rather than losing it."""
+        if not isinstance(payload, dict):
+            return cls("INTERNAL_ERROR", f"malformed ERROR payload: {payload!r}", {}, request_id)
+        details = payload.get("details")
+        return cls(
+            str(payload.get("code", "INTERNAL_ERROR")),
+            str(payload.get("message", "")),
+            details if isinstance(details, dict) else {},
+            request_id,
+        )
+
+
+class CommandFailed(ClientError):
+    """The gateway answered a command with ERROR; ``code`` says why."""
+
+    def __init__(self, error: ServerError) -> None:
+        super().__init__(f"{error.code}: {error.message}")
+        self.error = error
+        self.code = error.code
+        self.message = error.message
+        self.details: Mapping[str, Any] = error.details
+
+
+class SubscribeRefused(CommandFailed):
+    """Topics of a SUBSCRIBE were refused; nothing of that call stays subscribed.
+
+    ``code``, ``message`` and ``details`` are those of the first refusal;
+    ``refused`` maps every refused topic to its error.
+    """
+
+    def __init__(self, errors: list[ServerError]) -> None:
+        super().__init__(errors[0])
+        self.errors = errors
+        self.refused: dict[str, ServerError] = {
+            str(e.details["topic"]): e for e in errors if "topic" in e.details
+        }
+
+
+class RequestTimeout(ClientError):
+    """The gateway did not answer a command within the request timeout."""
+
+
+class GatewayUnreachable(ClientError):
+    """The gateway could not be reached: connection refused, DNS failure, timeout."""

@@ -1,0 +1,77 @@
+"""The gateway mounted inside a FastAPI app, served by uvicorn: the documented example, run."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import uvicorn
+from examples.fastapi_app import app, gateway
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from tests.e2e.conftest import TIMEOUT, command, recv
+
+
+@pytest.fixture
+async def served_app() -> AsyncIterator[str]:
+    """The example app on a free port; yields its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, ws="websockets-sansio", lifespan="on", log_level="warning")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:  # uvicorn offers no awaitable for this
+            await asyncio.sleep(0.01)
+            assert not task.done(), "uvicorn failed to start"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, TIMEOUT)
+        sock.close()
+
+
+async def test_app_endpoint_publishes_in_process_to_mounted_websocket(served_app: str) -> None:
+    ws_url = "ws" + served_app.removeprefix("http") + "/realtime/ws"
+    async with connect(ws_url) as ws, httpx.AsyncClient(base_url=served_app) as http:
+        assert (await recv(ws))["event"] == "CONNECTED"
+        await command(ws, "SUBSCRIBE", "s", {"topics": ["gift-list:123"]})
+        assert (await recv(ws))["event"] == "SUBSCRIBED"
+
+        response = await http.post("/lists/123/gifts", json={"id": "gift-456", "name": "New Gift"})
+        assert response.status_code == 200
+        assert response.json()["seq"] == 1
+        added = await recv(ws)
+        assert (added["event"], added["seq"]) == ("ADDED", 1)
+        assert added["data"]["payload"] == {"id": "gift-456", "name": "New Gift", "price": None}
+
+        published = await http.post(
+            "/realtime/v1/publish",
+            json={"topic": "gift-list:123", "event": "DELETED", "data": {"entity_id": "gift-456"}},
+        )
+        assert published.json()["seq"] == 2
+        deleted = await recv(ws)
+        assert (deleted["event"], deleted["data"]["payload"]) == ("DELETED", None)
+
+        refused = await http.post("/realtime/v1/publish", json={"topic": "system", "event": "X"})
+        assert (refused.status_code, refused.json()["code"]) == (422, "RESERVED_TOPIC")
+        assert (await http.get("/realtime/v1/topics/gift-list:123")).json()["subscribers"] == 1
+
+
+async def test_mounted_websocket_errors_and_limits(served_app: str) -> None:
+    ws_url = "ws" + served_app.removeprefix("http") + "/realtime/ws"
+    async with connect(ws_url, max_size=None) as ws:
+        await recv(ws)
+        await ws.send("{nope")
+        error = await recv(ws)
+        assert error["data"]["payload"]["code"] == "INVALID_JSON"
+        await ws.send("x" * (gateway.settings.max_frame + 1))
+        with pytest.raises(ConnectionClosed):
+            await recv(ws)
+        assert ws.close_code == 1009

@@ -1,0 +1,175 @@
+"""The `eventwire` command, run as a user runs it: as a process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from eventwire import __version__
+from eventwire.server import Gateway
+from tests.e2e.conftest import TIMEOUT, open_ws, recv, subscribe
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "eventwire",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "NO_COLOR": "1", **(env or {})},
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+@pytest.fixture
+async def served() -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
+    """`eventwire serve` on a free port; yields the process and its base URL."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "eventwire",
+        "serve",
+        "--port",
+        "0",
+        "--shutdown-grace",
+        "2",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    first = (await asyncio.wait_for(process.stdout.readline(), TIMEOUT)).decode()
+    assert first.startswith(f"eventwire {__version__} serving on http://127.0.0.1:"), first
+    url = first.split()[4]
+    try:
+        yield process, url
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_version() -> None:
+    code, out, _ = await run_cli("--version")
+    assert (code, out.strip()) == (0, f"eventwire {__version__}")
+
+
+async def test_sigterm_closes_clients_with_1001_and_exits_cleanly(
+    served: tuple[asyncio.subprocess.Process, str],
+) -> None:
+    process, url = served
+    gateway_ws = "ws" + url.removeprefix("http") + "/ws"
+    from websockets.asyncio.client import connect
+
+    async with connect(gateway_ws) as ws:
+        assert (await recv(ws))["event"] == "CONNECTED"
+        process.send_signal(signal.SIGTERM)
+        with pytest.raises(ConnectionClosed):
+            await recv(ws)
+        assert ws.close_code == 1001
+    assert await asyncio.wait_for(process.wait(), TIMEOUT) == 0
+
+
+async def test_publish_command_delivers_to_subscribers(gateway: Gateway) -> None:
+    async with await open_ws(gateway) as ws:
+        await subscribe(ws, "gift-list:123")
+        code, out, err = await run_cli(
+            "publish",
+            "gift-list:123",
+            "ADDED",
+            "--entity-id",
+            "gift-456",
+            "--payload",
+            '{"id": "gift-456", "name": "New Gift"}',
+            "--url",
+            gateway.url,
+        )
+        assert (code, err) == (0, "")
+        assert out.strip() == "published gift-list:123 ADDED seq=1"
+        received = await recv(ws)
+    assert received["data"]["payload"] == {"id": "gift-456", "name": "New Gift"}
+
+
+async def test_publish_command_reports_errors(gateway: Gateway) -> None:
+    code, _, err = await run_cli(
+        "publish", "gift-list:123", "update", "--entity-id", "g", "--url", gateway.url
+    )
+    assert code == 1
+    assert "VALIDATION_ERROR" in err
+    assert '"field":"event"' in err
+    code, _, err = await run_cli(
+        "publish",
+        "gift-list:1",
+        "ADDED",
+        "--entity-id",
+        "g",
+        "--payload",
+        "{bad",
+        env={"EVENTWIRE_URL": gateway.url},
+    )
+    assert code == 2
+    assert "not JSON" in err
+
+
+async def test_tail_prints_live_events(gateway: Gateway) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "eventwire",
+        "tail",
+        "gift-list:123",
+        "room:lobby",
+        "--url",
+        gateway.url,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    assert process.stderr is not None
+    try:
+        ready = (await asyncio.wait_for(process.stderr.readline(), TIMEOUT)).decode()
+        assert ready.startswith("tailing gift-list:123, room:lobby")
+        await gateway.publish(
+            {
+                "topic": "room:lobby",
+                "event": "USER_JOINED",
+                "data": {
+                    "entity_id": "user-123",
+                    "payload": {"username": "Alice"},
+                    "user_id": "user-123",
+                },
+            }
+        )
+        line = (await asyncio.wait_for(process.stdout.readline(), TIMEOUT)).decode()
+    finally:
+        process.send_signal(signal.SIGINT)
+        await asyncio.wait_for(process.wait(), TIMEOUT)
+    assert "room:lobby" in line
+    assert "USER_JOINED" in line
+    assert "#1" in line
+    assert '{"username":"Alice"}' in line
+    assert "user_id=user-123" in line
+    assert "\033[" not in line  # not a terminal: no colour codes
+
+
+async def test_tail_refused_topic_exits_2(gateway: Gateway) -> None:
+    code, _, err = await run_cli("tail", "system", "--url", gateway.url)
+    assert code == 2
+    assert "RESERVED_TOPIC" in err
+
+
+async def test_bad_configuration_exits_2(tmp_path: object) -> None:
+    code, _, err = await run_cli("serve", "--port", "70000")
+    assert code == 2
+    assert "bad configuration" in err
