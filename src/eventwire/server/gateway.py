@@ -164,7 +164,12 @@ class Gateway:
                 log.warning("%d connections still open after %.1fs", len(self.connections), grace)
         if self._heartbeat is not None:
             self._heartbeat.cancel()
-        for runner in self.hub.handlers():
+        runners = self.hub.handlers()
+        try:  # let server-side handlers finish what they were given
+            await asyncio.wait_for(asyncio.gather(*(r.drain() for r in runners)), grace)
+        except TimeoutError:
+            log.warning("server-side handlers still busy after %.1fs", grace)
+        for runner in runners:
             await runner.stop()
         await self.broker.close()
         if self._server is not None:

@@ -1,0 +1,41 @@
+"""The real gateway, configured so only fan-out limits what is measured.
+
+The rate limit and the slow-consumer limit are raised: the load generator
+subscribes thousands of connections at once and, during a burst, may hold a
+few windows of events in its socket buffers.
+
+Usage: ``python -m bench.eventwire_server PORT``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import uvloop
+
+from eventwire.server import Gateway, Settings
+
+_MAX_OUTBOUND = 16 * 1024 * 1024
+
+
+async def serve(port: int) -> None:
+    """Serve on ``port`` until SIGTERM or SIGINT."""
+    settings = Settings(
+        port=port,
+        commands_per_second=1e9,
+        command_burst=10**9,
+        max_outbound_buffer=_MAX_OUTBOUND,
+    )
+    async with Gateway(settings) as gateway:
+        await gateway.serve_forever()
+
+
+def main() -> None:
+    """Log warnings (slow-consumer closes, errors) to stderr, where the bench collects them."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    uvloop.run(serve(int(sys.argv[1])))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,246 @@
+"""Child processes of the benchmark: the servers under test and the C load generator.
+
+Every wait here has a deadline and every child is killed on the way out, so a
+hung server or load generator fails the run instead of hanging it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+__all__ = [
+    "LOADGEN_CORE",
+    "SERVER_CORE",
+    "BenchError",
+    "LoadGen",
+    "Server",
+    "build_loadgen",
+    "core_jiffies",
+    "free_port",
+    "raise_fd_limit",
+    "running_loadgen",
+    "running_server",
+]
+
+SERVER_CORE = 0
+LOADGEN_CORE = 1
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class BenchError(RuntimeError):
+    """The benchmark could not measure what it set out to."""
+
+
+def raise_fd_limit(wanted: int) -> int:
+    """Raise RLIMIT_NOFILE for us and our children; return the soft limit in force."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    for new_hard in (max(hard, wanted), hard):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, new_hard), new_hard))
+            break
+        except (ValueError, OSError):
+            continue
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def core_jiffies(core: int) -> tuple[int, int]:
+    """(busy, total) clock ticks of one core since boot, from /proc/stat.
+
+    Busy includes softirq time the kernel may not charge to the server
+    process: on loopback, much of TCP's receive path runs there.
+    """
+    prefix = f"cpu{core} "
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith(prefix):
+            ticks = [int(field) for field in line.split()[1:]]
+            idle = ticks[3] + ticks[4]  # idle, iowait
+            return sum(ticks) - idle, sum(ticks)
+    raise BenchError(f"no cpu{core} in /proc/stat")
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def build_loadgen(source: Path, binary: Path) -> Path:
+    """Compile the load generator when its source is newer than the binary."""
+    if binary.exists() and binary.stat().st_mtime >= source.stat().st_mtime:
+        return binary
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    command = ["gcc", "-O2", "-Wall", "-Wextra", "-o", str(binary), str(source)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    if result.returncode != 0:
+        raise BenchError(f"gcc failed:\n{result.stderr}")
+    return binary
+
+
+def _pinned(core: int, argv: list[str]) -> list[str]:
+    return ["taskset", "-c", str(core), *argv]
+
+
+def _terminate(process: subprocess.Popen[Any], grace: float) -> None:
+    """SIGTERM, then SIGKILL after ``grace`` seconds."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
+class Server:
+    """One server under test, pinned to its own core."""
+
+    def __init__(self, kind: str, port: int, log_path: Path) -> None:
+        self.kind = kind
+        self.port = port
+        self.log_path = log_path
+        self._log: IO[bytes] = log_path.open("wb")
+        argv = [sys.executable, "-m", f"bench.{kind}_server", str(port)]
+        root = Path(__file__).resolve().parent.parent
+        self.process = subprocess.Popen(
+            _pinned(SERVER_CORE, argv), cwd=root, stdout=self._log, stderr=subprocess.STDOUT
+        )
+
+    def wait_listening(self, timeout: float) -> None:
+        """Return once the port accepts connections."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise BenchError(f"{self.kind} server exited early; see {self.log_path}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise BenchError(f"{self.kind} server did not listen within {timeout:.0f}s")
+
+    def _proc(self, name: str) -> str:
+        try:
+            return Path(f"/proc/{self.process.pid}/{name}").read_text()
+        except OSError:
+            raise BenchError(f"the {self.kind} server is gone; see {self.log_path}") from None
+
+    def rss_kib(self) -> int:
+        """Resident set size from /proc (VmRSS)."""
+        for line in self._proc("status").splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise BenchError(f"the {self.kind} server has no VmRSS: it exited; see {self.log_path}")
+
+    def cpu_seconds(self) -> tuple[float, float]:
+        """User and system (kernel) CPU time so far."""
+        fields = self._proc("stat").rsplit(")", 1)[1].split()
+        return int(fields[11]) / _CLOCK_TICKS, int(fields[12]) / _CLOCK_TICKS
+
+    def log_lines(self) -> list[str]:
+        return self.log_path.read_text(errors="replace").splitlines()
+
+    def stop(self) -> int | None:
+        """Stop gracefully if possible; return the exit code."""
+        _terminate(self.process, grace=10)
+        self._log.close()
+        return self.process.returncode
+
+
+@contextmanager
+def running_server(kind: str, port: int, log_path: Path) -> Iterator[Server]:
+    server = Server(kind, port, log_path)
+    try:
+        server.wait_listening(timeout=30)
+        yield server
+    finally:
+        server.stop()
+
+
+class LoadGen:
+    """The C load generator: commands on stdin, one JSON line per answer on stdout."""
+
+    def __init__(self, binary: Path, mode: str, port: int, conns: int, log_path: Path) -> None:
+        self._log: IO[bytes] = log_path.open("wb")
+        argv = [str(binary), mode, str(port), str(conns), "120"]
+        self.process = subprocess.Popen(
+            _pinned(LOADGEN_CORE, argv),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+            bufsize=1,
+        )
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        """Move stdout lines to a queue so every read can have a timeout."""
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._lines.put(line.strip())
+        self._lines.put(None)
+
+    def _line(self, timeout: float) -> str:
+        try:
+            line = self._lines.get(timeout=timeout)
+        except queue.Empty:
+            raise BenchError(f"the load generator said nothing for {timeout:.0f}s") from None
+        if line is None:
+            raise BenchError(f"the load generator exited ({self.process.poll()})")
+        return line
+
+    def ready(self, timeout: float) -> dict[str, Any]:
+        """Wait until every subscriber is confirmed."""
+        line = self._line(timeout)
+        if not line.startswith("READY "):
+            raise BenchError(f"unexpected load generator output: {line[:200]}")
+        answer: dict[str, Any] = json.loads(line.removeprefix("READY "))
+        return answer
+
+    def command(self, line: str, timeout: float) -> dict[str, Any]:
+        """Run one phase and return its result."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+        answer: dict[str, Any] = json.loads(self._line(timeout))
+        return answer
+
+    def stop(self) -> None:
+        if self.process.poll() is None and self.process.stdin is not None:
+            try:
+                self.process.stdin.write("quit\n")
+                self.process.stdin.close()
+            except OSError:
+                pass
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+        self._log.close()
+
+
+@contextmanager
+def running_loadgen(
+    binary: Path, mode: str, port: int, conns: int, log_path: Path
+) -> Iterator[LoadGen]:
+    loadgen = LoadGen(binary, mode, port, conns, log_path)
+    try:
+        yield loadgen
+    finally:
+        loadgen.stop()

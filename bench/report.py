@@ -1,0 +1,284 @@
+"""The run's results as docs/benchmarks.md and as JSON.
+
+The Markdown is generated whole from the results, so the figures in the docs
+are always those of one real run, baseline included.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import platform
+import textwrap
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from bench.scenarios import Fanout, Latency, Plan, ServerResults
+
+__all__ = ["Report", "machine_facts"]
+
+
+def machine_facts() -> dict[str, str]:
+    """What the figures depend on: CPU, kernel, interpreter, libraries."""
+    model = "unknown CPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    memory = "unknown"
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        kib = int(meminfo.read_text().split("MemTotal:", 1)[1].split()[0])
+        memory = f"{kib / 2**20:.0f} GiB"
+    return {
+        "cores": str(os.cpu_count()),
+        "memory": memory,
+        "cpu": model,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "websockets": version("websockets"),
+        "uvloop": version("uvloop"),
+        "eventwire": version("eventwire"),
+    }
+
+
+def _busy(run: Fanout | Latency) -> str:
+    return f"{run.server_core_busy_pct:.0f}% (Python {run.server_user_pct:.0f}%)"
+
+
+def _ratio(eventwire: float, baseline: float) -> str:
+    return f"{eventwire / baseline:.2f}x" if baseline > 0 else "n/a"
+
+
+def _rates(run: Fanout) -> str:
+    """The median, with the range over trials: the figures move by 10-20% between runs."""
+    each = [float(trial["deliveries_per_s"]) for trial in run.trials]
+    low, high = math.floor(min(each) / 1000), math.ceil(max(each) / 1000)
+    return f"{run.deliveries_per_s:,.0f} ({low}k-{high}k)"
+
+
+def _fanout_row(subscribers: int, base: Fanout, ew: Fanout) -> str:
+    metric = f"deliveries/s, {subscribers:,} subscribers (higher is better)"
+    ratio = _ratio(ew.deliveries_per_s, base.deliveries_per_s)
+    return f"| {metric} | {_rates(base)} | {_rates(ew)} | {ratio} |"
+
+
+def _ms(value: float) -> str:
+    return f"{value:.1f} ms"
+
+
+def _kib(value: float) -> str:
+    return f"{value:.1f} KiB"
+
+
+@dataclass(slots=True)
+class Report:
+    machine: dict[str, str]
+    plan: Plan
+    baseline: ServerResults
+    eventwire: ServerResults
+    elapsed_s: float
+    generated: str
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        for kind in ("baseline", "eventwire"):
+            memory = getattr(self, kind).memory
+            data[kind]["memory"]["kib_per_connection"] = round(memory.kib_per_connection, 2)
+        return data
+
+    def _row(self, metric: str, base: float, ew: float, show: Any) -> str:
+        return f"| {metric} | {show(base)} | {show(ew)} | {_ratio(ew, base)} |"
+
+    def table(self) -> list[str]:
+        b, e, plan = self.baseline, self.eventwire, self.plan
+        rate = f"{plan.latency_rate:g} events/s"
+        return [
+            "| metric | baseline (`websockets.broadcast`) | eventwire | eventwire / baseline |",
+            "| --- | ---: | ---: | ---: |",
+            _fanout_row(plan.small, b.fanout_small, e.fanout_small),
+            _fanout_row(plan.large, b.fanout_large, e.fanout_large),
+            self._row(
+                f"latency p50, {plan.large:,} subscribers at {rate} (lower is better)",
+                b.latency.p50_ms,
+                e.latency.p50_ms,
+                _ms,
+            ),
+            self._row(
+                f"latency p99, {plan.large:,} subscribers at {rate} (lower is better)",
+                b.latency.p99_ms,
+                e.latency.p99_ms,
+                _ms,
+            ),
+            self._row(
+                f"memory per idle connection, {plan.large:,} subscribed (lower is better)",
+                b.memory.kib_per_connection,
+                e.memory.kib_per_connection,
+                _kib,
+            ),
+        ]
+
+    def cpu_table(self) -> list[str]:
+        rows = [
+            "| run | load generator CPU, baseline | load generator CPU, eventwire "
+            "| server core busy, baseline | server core busy, eventwire |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
+        b, e, n = self.baseline, self.eventwire, self.plan.large
+        runs: list[tuple[str, Fanout | Latency, Fanout | Latency]] = [
+            (f"deliveries/s, {self.plan.small:,} subscribers", b.fanout_small, e.fanout_small),
+            (f"deliveries/s, {n:,} subscribers", b.fanout_large, e.fanout_large),
+            (f"latency, {n:,} subscribers", b.latency, e.latency),
+        ]
+        for name, base, ew in runs:
+            rows.append(
+                f"| {name} | {base.loadgen_cpu_pct:.0f}% | {ew.loadgen_cpu_pct:.0f}% "
+                f"| {_busy(base)} | {_busy(ew)} |"
+            )
+        return rows
+
+    def _load_share(self) -> str:
+        """How busy the latency rate keeps each server, from its own measured capacity."""
+        offered = self.plan.latency_rate * self.plan.large
+        shares = [
+            f"{100 * offered / r.fanout_large.deliveries_per_s:.0f}% of {r.kind}'s"
+            for r in (self.baseline, self.eventwire)
+            if r.fanout_large.deliveries_per_s > 0
+        ]
+        return f"{offered:,.0f} deliveries/s, {' and '.join(shares)} measured capacity"
+
+    def problems(self) -> list[str]:
+        lines = []
+        for result in (self.baseline, self.eventwire):
+            found = result.problems or ["none"]
+            lines += [f"- {result.kind}: {found[0]}", *(f"- {result.kind}: {p}" for p in found[1:])]
+        if self.eventwire.metrics:
+            shown = ", ".join(f"`{k}` {v:g}" for k, v in sorted(self.eventwire.metrics.items()))
+            lines.append(f"- eventwire counters: {shown}")
+        return lines
+
+    def _method(self) -> list[str]:
+        plan = self.plan
+        sb, lb = plan.small_burst, plan.large_burst
+        fanout_time = 1000 * plan.large / self.eventwire.fanout_large.deliveries_per_s
+        return [
+            "**Load generator**: [bench/loadgen.c](../bench/loadgen.c), one epoll loop in C, "
+            "compiled by the bench. It opens every subscriber (handshake, then SUBSCRIBE for "
+            "eventwire) and one publisher, and counts every frame received. Python clients "
+            "could not receive this many frames a second; the CPU table below shows that the "
+            "load generator is not what limits the figures.",
+            "**Events**: 200 bytes as delivered, the same JSON envelope from both servers "
+            "(`topic`, `event`, `data.entity_id`, `data.payload`, `data.timestamp`, `seq`), all "
+            "on one topic every subscriber is subscribed to. eventwire receives them by "
+            "`POST /v1/publish` in batches; the baseline receives them as text frames on a "
+            "publisher WebSocket and broadcasts each.",
+            "**deliveries/s**: events are published as fast as they are delivered, in a closed "
+            f"loop: batches of {sb.batch} with at most {sb.window} events not yet received by "
+            f"every subscriber, {sb.events:,} events per burst at {plan.small:,} subscribers "
+            f"({lb.batch}, {lb.window} and {lb.events:,} at {plan.large:,}). Server buffers stay "
+            "bounded, so what is timed is the server's fan-out. The figure is frames received "
+            "by all subscribers over the time from the first receipt to the last, the median "
+            f"of {_count(plan.trials, 'burst')} after one warm-up burst.",
+            f"**latency**: {plan.latency_events} events at {plan.latency_rate:g} events/s to "
+            f"{plan.large:,} subscribers: {self._load_share()}. Each event carries the "
+            "publisher's monotonic clock and each receipt is one sample (the load generator "
+            "is both publisher and subscriber, so there is one clock). One event to "
+            f"{plan.large:,} subscribers is {plan.large:,} writes in a row ({fanout_time:.0f} ms "
+            "for eventwire at its measured rate): a receipt's latency depends mostly on the "
+            "subscriber's place in that sequence. A rate near a server's capacity would "
+            "measure a growing queue instead.",
+            "**memory per connection**: the server's VmRSS just before the load generator "
+            f"connects and once {plan.large:,} connections are open, subscribed and idle, the "
+            "difference divided by their number. Kernel socket buffers are not in RSS.",
+        ]
+
+    def _duration(self) -> str:
+        return _count(round(self.elapsed_s / 60) or 1, "minute")
+
+    def markdown(self) -> str:
+        m = self.machine
+        intro = (
+            "Fan-out of one topic's events to every WebSocket subscriber: eventwire against the "
+            "server most people would write with `websockets`, `serve` plus `broadcast()` "
+            "([bench/baseline_server.py](../bench/baseline_server.py)). The baseline is measured "
+            "in the same run, by the same load generator, on the same machine, so the ratios "
+            "hold even where the absolute figures would not on other hardware."
+        )
+        machine = (
+            f"Machine: {m['cores']} cores ({m['cpu']}), {m['memory']} of memory, Linux "
+            f"{m['kernel']}, Python {m['python']}, websockets {m['websockets']}, uvloop "
+            f"{m['uvloop']}. Both servers run on uvloop, pinned to core 0; the load generator "
+            "(and this script) to core 1. All traffic is on 127.0.0.1."
+        )
+        cpu_note = (
+            "CPU time over wall time during each run. Load generator: getrusage; for "
+            "deliveries/s the highest of the bursts. Server core busy: core 0 from /proc/stat, "
+            "which counts the loopback TCP work (softirq) the kernel does not always charge to "
+            "the server process; in brackets the server's user-space time, the part spent in "
+            "Python rather than in the kernel's send path. A server core near 100% while the "
+            "load generator has room means the server is the bottleneck, as intended."
+        )
+        return "\n".join(
+            [
+                "# Benchmarks",
+                "",
+                _wrap(
+                    f"Generated by `make bench` on {self.generated}, in one run of "
+                    f"{self.elapsed_s / 60:.1f} minutes. Rerun it rather than edit this file."
+                ),
+                "",
+                _wrap(intro),
+                "",
+                _wrap(machine),
+                "",
+                "## Results",
+                "",
+                *self.table(),
+                "",
+                _wrap(
+                    "Ratios are eventwire's figure divided by the baseline's. deliveries/s is the "
+                    "median of the bursts, their range in brackets."
+                ),
+                "",
+                "## What is measured",
+                "",
+                *(_wrap(item, bullet=True) for item in self._method()),
+                "",
+                "## CPU use during each run",
+                "",
+                *self.cpu_table(),
+                "",
+                _wrap(cpu_note),
+                "",
+                "## Problems observed",
+                "",
+                *self.problems(),
+                "",
+                "## Reproducing",
+                "",
+                _wrap(
+                    f"`make bench` (needs gcc and taskset; about {self._duration()}) "
+                    "writes this file and "
+                    "`bench/out/results.json`, with every trial; server and load generator logs "
+                    "are in `bench/out/`. `python -m bench --quick` is a smoke test at small sizes "
+                    "that leaves this file alone."
+                ),
+                "",
+            ]
+        )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def _wrap(text: str, bullet: bool = False) -> str:
+    """A paragraph or list item wrapped at 88 columns, so the Markdown reads well as text."""
+    if bullet:
+        return textwrap.fill(text, 88, initial_indent="- ", subsequent_indent="  ")
+    return textwrap.fill(text, 88)

@@ -1,0 +1,285 @@
+"""What is measured, on one server: fan-out throughput, latency, memory per connection.
+
+Each subscriber count gets a fresh server process, so one phase's heap never
+inflates another's memory figure, and both servers go through exactly the
+same steps with the same load generator.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.procs import (
+    SERVER_CORE,
+    BenchError,
+    LoadGen,
+    Server,
+    core_jiffies,
+    free_port,
+    running_loadgen,
+    running_server,
+)
+
+__all__ = [
+    "Burst",
+    "Fanout",
+    "Latency",
+    "Memory",
+    "Plan",
+    "ServerResults",
+    "measure_server",
+]
+
+LOADGEN_BUSY_PCT = 90.0
+"""Above this the load generator, not the server, may be what limits a figure."""
+
+
+@dataclass(frozen=True, slots=True)
+class Burst:
+    """A closed-loop burst: ``events`` in batches, at most ``window`` not yet delivered."""
+
+    events: int
+    batch: int
+    window: int
+
+    def command(self, timeout: float) -> str:
+        return f"burst {self.events} {self.batch} {self.window} {timeout}"
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Sizes of one run; the defaults take a few minutes on two cores."""
+
+    small: int = 1_000
+    large: int = 10_000
+    small_burst: Burst = Burst(events=1_000, batch=20, window=40)
+    large_burst: Burst = Burst(events=100, batch=5, window=20)
+    trials: int = 5
+    latency_events: int = 30
+    latency_rate: float = 5.0
+    settle_s: float = 1.0
+    phase_timeout_s: float = 90.0
+
+
+@dataclass(slots=True)
+class Fanout:
+    subscribers: int
+    deliveries_per_s: float
+    """Median over trials of frames received by all subscribers / first-to-last receipt."""
+    loadgen_cpu_pct: float
+    """Highest over trials: the load generator's CPU time / wall time."""
+    server_core_busy_pct: float
+    """Median over trials: how busy the server's core was (process, kernel and softirq)."""
+    server_user_pct: float
+    """Median over trials: the server's user-space (Python) CPU time / wall time."""
+    trials: list[dict[str, Any]]
+    warmup: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Latency:
+    subscribers: int
+    events_per_s: float
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    samples: int
+    loadgen_cpu_pct: float
+    server_core_busy_pct: float
+    server_user_pct: float
+    raw: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Memory:
+    connections: int
+    rss_before_kib: int
+    rss_after_kib: int
+
+    @property
+    def kib_per_connection(self) -> float:
+        return (self.rss_after_kib - self.rss_before_kib) / self.connections
+
+
+@dataclass(slots=True)
+class ServerResults:
+    kind: str
+    fanout_small: Fanout
+    fanout_large: Fanout
+    latency: Latency
+    memory: Memory
+    problems: list[str] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def _phase(loadgen: LoadGen, server: Server, command: str, timeout: float) -> dict[str, Any]:
+    """One load generator phase, with the server's CPU use over it added."""
+    user_before, sys_before = server.cpu_seconds()
+    busy_before, total_before = core_jiffies(SERVER_CORE)
+    result = loadgen.command(command, timeout + 30)
+    user_after, sys_after = server.cpu_seconds()
+    busy_after, total_after = core_jiffies(SERVER_CORE)
+    wall = float(result["wall_s"]) or 1.0
+    user, kernel = user_after - user_before, sys_after - sys_before
+    result["server_cpu_pct"] = round(100 * (user + kernel) / wall, 1)
+    result["server_user_pct"] = round(100 * user / wall, 1)
+    result["server_core_busy_pct"] = round(
+        100 * (busy_after - busy_before) / max(1, total_after - total_before), 1
+    )
+    return result
+
+
+def _fanout(loadgen: LoadGen, server: Server, burst: Burst, plan: Plan) -> Fanout:
+    """A short warm-up burst, not counted, then ``plan.trials`` measured ones."""
+    timeout = plan.phase_timeout_s
+    warmup = Burst(max(burst.batch, burst.events // 10), burst.batch, burst.window)
+    warm = _phase(loadgen, server, warmup.command(timeout), timeout)
+    trials = [_phase(loadgen, server, burst.command(timeout), timeout) for _ in range(plan.trials)]
+    return Fanout(
+        subscribers=int(trials[0]["subscribers"]),
+        deliveries_per_s=statistics.median(float(t["deliveries_per_s"]) for t in trials),
+        loadgen_cpu_pct=max(float(t["cpu_pct"]) for t in trials),
+        server_core_busy_pct=statistics.median(float(t["server_core_busy_pct"]) for t in trials),
+        server_user_pct=statistics.median(float(t["server_user_pct"]) for t in trials),
+        trials=trials,
+        warmup=warm,
+    )
+
+
+def _latency(loadgen: LoadGen, server: Server, plan: Plan) -> Latency:
+    command = f"rate {plan.latency_events} {plan.latency_rate} {plan.phase_timeout_s}"
+    raw = _phase(loadgen, server, command, plan.phase_timeout_s)
+    return Latency(
+        subscribers=int(raw["subscribers"]),
+        events_per_s=plan.latency_rate,
+        p50_ms=float(raw["latency_p50_ms"]),
+        p99_ms=float(raw["latency_p99_ms"]),
+        max_ms=float(raw["latency_max_ms"]),
+        samples=int(raw["latency_samples"]),
+        loadgen_cpu_pct=float(raw["cpu_pct"]),
+        server_core_busy_pct=float(raw["server_core_busy_pct"]),
+        server_user_pct=float(raw["server_user_pct"]),
+        raw=raw,
+    )
+
+
+def _ready(loadgen: LoadGen, wanted: int) -> None:
+    ready = loadgen.ready(timeout=150)
+    if not ready["publisher"] or int(ready["subscribers"]) < wanted:
+        raise BenchError(f"only {ready['subscribers']} of {wanted} subscribed: {ready}")
+
+
+def _phase_problems(name: str, result: dict[str, Any]) -> list[str]:
+    """What in one phase's result says the server misbehaved or the figure is suspect."""
+    found = []
+    received, expected = int(result["received"]), int(result["expected"])
+    if result["timed_out"]:
+        found.append(f"{name}: timed out after {received} of {expected} deliveries")
+    elif received < expected:
+        found.append(f"{name}: {received} of {expected} deliveries")
+    if result["closed"]:
+        codes = result["close_codes"]
+        found.append(f"{name}: {result['closed']} subscribers closed, close codes {codes}")
+    if result["http_errors"]:
+        found.append(f"{name}: {result['http_errors']} failed publishes: {result['http_error']}")
+    if result["other_frames"]:
+        found.append(f"{name}: {result['other_frames']} unexpected frames")
+    if float(result["cpu_pct"]) > LOADGEN_BUSY_PCT:
+        found.append(f"{name}: load generator at {result['cpu_pct']}% CPU")
+    return found
+
+
+def _fanout_problems(subscribers: int, fanout: Fanout) -> list[str]:
+    found = _phase_problems(f"{subscribers} subscribers, warm-up burst", fanout.warmup)
+    for i, trial in enumerate(fanout.trials):
+        found += _phase_problems(f"{subscribers} subscribers, burst {i + 1}", trial)
+    return found
+
+
+def _scrape_metrics(port: int) -> dict[str, float]:
+    """The gateway's non-zero drop, error and disconnect counters."""
+    url = f"http://127.0.0.1:{port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    wanted = re.compile(r"^eventwire_(drops|errors|disconnects)_total(\{.*\})? (\S+)$")
+    found = {}
+    for line in text.splitlines():
+        match = wanted.match(line)
+        if match and float(match.group(3)):
+            found[f"{match.group(1)}{match.group(2) or ''}"] = float(match.group(3))
+    return found
+
+
+def _server_problems(server: Server) -> list[str]:
+    """Anything the server logged, and an exit other than a clean one on SIGTERM."""
+    found = []
+    code = server.process.returncode
+    if code != 0:
+        found.append(f"{server.kind} server exited with {code} on SIGTERM")
+    lines = [line for line in server.log_lines() if line.strip()]
+    if lines:
+        shown = "; ".join(lines[:3])
+        found.append(f"{server.kind} server logged {len(lines)} lines, first: {shown}")
+    return found
+
+
+class _Run:
+    """One server kind through every scenario, collecting problems on the way."""
+
+    def __init__(self, kind: str, plan: Plan, loadgen: Path, out: Path) -> None:
+        self.kind = kind
+        self.plan = plan
+        self.binary = loadgen
+        self.out = out
+        self.problems: list[str] = []
+        self.metrics: dict[str, float] = {}
+
+    def _finish(self, server: Server) -> None:
+        if self.kind == "eventwire":
+            for name, value in _scrape_metrics(server.port).items():
+                self.metrics[name] = self.metrics.get(name, 0) + value
+
+    def small(self) -> Fanout:
+        port, n = free_port(), self.plan.small
+        log = self.out / f"{self.kind}-{n}"
+        with running_server(self.kind, port, log.with_suffix(".server.log")) as server:
+            with running_loadgen(self.binary, self.kind, port, n, log.with_suffix(".lg.log")) as lg:
+                _ready(lg, n)
+                fanout = _fanout(lg, server, self.plan.small_burst, self.plan)
+            self._finish(server)
+        self.problems += _server_problems(server)
+        self.problems += _fanout_problems(n, fanout)
+        return fanout
+
+    def large(self) -> tuple[Fanout, Latency, Memory]:
+        port, n = free_port(), self.plan.large
+        log = self.out / f"{self.kind}-{n}"
+        with running_server(self.kind, port, log.with_suffix(".server.log")) as server:
+            time.sleep(self.plan.settle_s)
+            before = server.rss_kib()
+            with running_loadgen(self.binary, self.kind, port, n, log.with_suffix(".lg.log")) as lg:
+                _ready(lg, n)
+                time.sleep(self.plan.settle_s)
+                memory = Memory(n, before, server.rss_kib())
+                fanout = _fanout(lg, server, self.plan.large_burst, self.plan)
+                time.sleep(self.plan.settle_s)
+                latency = _latency(lg, server, self.plan)
+            self._finish(server)
+        self.problems += _server_problems(server)
+        self.problems += _fanout_problems(n, fanout)
+        self.problems += _phase_problems(f"{n} subscribers, latency", latency.raw)
+        return fanout, latency, memory
+
+
+def measure_server(kind: str, plan: Plan, loadgen: Path, out: Path) -> ServerResults:
+    """Every figure for one server: ``kind`` is ``baseline`` or ``eventwire``."""
+    run = _Run(kind, plan, loadgen, out)
+    small = run.small()
+    large, latency, memory = run.large()
+    return ServerResults(kind, small, large, latency, memory, run.problems, run.metrics)
