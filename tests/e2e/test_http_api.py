@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
 
-from eventwire.brokers import MemoryBroker
+from eventwire.brokers import MemoryBroker, Position
 from eventwire.server import Gateway, Settings
-from tests.e2e.conftest import StartGateway, event, open_ws, recv, subscribe
+from tests.e2e.conftest import StartGateway, command, event, open_ws, recv, subscribe
 
 
 def error_of(response: httpx.Response) -> tuple[int, str]:
@@ -193,3 +195,61 @@ async def test_an_unexpected_failure_is_internal_error_not_a_crash() -> None:
         assert (await http.get("/healthz")).status_code == 200
         metrics = (await http.get("/metrics")).text
     assert 'eventwire_errors_total{code="INTERNAL_ERROR"} 1.0' in metrics
+
+
+async def raw_http(gateway: Gateway, request: bytes) -> bytes:
+    """Send raw bytes, return everything the server answers before closing."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(65536), 5)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+async def test_malformed_http_is_bad_request(gateway: Gateway) -> None:
+    answer = await raw_http(gateway, b"NOT HTTP AT ALL\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert b'"code":"BAD_REQUEST"' in answer
+
+
+async def test_websocket_upgrade_elsewhere_is_404(gateway: Gateway) -> None:
+    handshake = (
+        b"GET /socket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    answer = await raw_http(gateway, handshake)
+    assert answer.startswith(b"HTTP/1.1 404 ")
+    assert b"/ws" in answer
+
+
+class _PositionlessBroker(MemoryBroker):
+    """Fault injection: the broker cannot tell a topic's position."""
+
+    async def position(self, topic: str) -> Position:
+        raise RuntimeError("position store unavailable")
+
+
+async def test_a_failing_command_closes_with_1011(caplog: pytest.LogCaptureFixture) -> None:
+    async with Gateway(Settings(port=0), broker=_PositionlessBroker()) as gateway:
+        async with await open_ws(gateway) as ws:
+            await command(ws, "SUBSCRIBE", "s", {"topics": ["gift-list:1"]})
+            with pytest.raises(ConnectionClosed):
+                await recv(ws)
+            assert ws.close_code == 1011
+        assert gateway.hub.subscriber_count("gift-list:1") == 0
+    assert any("command failed" in r.getMessage() for r in caplog.records)
+
+
+async def test_idle_or_trickling_http_connections_are_closed(start_gateway: StartGateway) -> None:
+    gateway = await start_gateway(http_timeout=0.2)
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+    try:
+        writer.write(b"POST /v1/publish HTTP/1.1\r\nHost: x\r\n")  # and never the rest
+        await writer.drain()
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # closed by the server
+    finally:
+        writer.close()
+        await writer.wait_closed()

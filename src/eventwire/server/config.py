@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     payload_max: int = Field(100 * KIB, gt=0)
     """Encoded payload size that is refused with PAYLOAD_TOO_LARGE (the seed: <100KB maximum)."""
     max_http_body: int = Field(16 * 1024 * KIB, gt=0)
+    http_timeout: float = Field(30.0, gt=0)
+    """Seconds an HTTP connection may take to send a whole request, or sit idle between requests."""
     max_batch: int = Field(1000, gt=0)
     max_subscriptions: int = Field(1000, gt=0)
     commands_per_second: float = Field(50.0, gt=0)

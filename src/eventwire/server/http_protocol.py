@@ -51,13 +51,30 @@ class HttpProtocol(asyncio.Protocol):
         self._body = bytearray()
         self._busy = False
         self._task: asyncio.Task[None] | None = None
+        self._deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+        self._arm_deadline()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_deadline()
         if self._task is not None:
             self._task.cancel()
+
+    def _arm_deadline(self) -> None:
+        """A whole request must arrive within ``http_timeout``: idle or trickling peers go."""
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.call_later(self._gateway.settings.http_timeout, self._expire)
+
+    def _disarm_deadline(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expire(self) -> None:
+        if self._transport is not None and not self._busy:
+            self._transport.close()
 
     def data_received(self, data: bytes) -> None:
         if self._head is not None:
@@ -97,6 +114,7 @@ class HttpProtocol(asyncio.Protocol):
                     self._reject_body(limit)
                     return
             elif isinstance(event, h11.EndOfMessage):
+                self._disarm_deadline()
                 self._busy = True
                 self._transport.pause_reading()
                 self._task = asyncio.get_running_loop().create_task(self._respond())
@@ -120,6 +138,7 @@ class HttpProtocol(asyncio.Protocol):
             self._transport.close()
             return
         self._h11.start_next_cycle()
+        self._arm_deadline()
         self._busy = False
         self._task = None
         self._transport.resume_reading()
@@ -157,6 +176,7 @@ class HttpProtocol(asyncio.Protocol):
         self._transport.close()
 
     def _upgrade(self, request: h11.Request) -> None:
+        self._disarm_deadline()
         transport = self._transport
         assert transport is not None
         gateway = self._gateway
