@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -11,7 +12,8 @@ import orjson
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from eventwire.server import Gateway, Settings
+from eventwire.server import Gateway
+from eventwire.testing import running_gateway
 
 StartGateway = Callable[..., Awaitable[Gateway]]
 TIMEOUT = 5.0
@@ -20,17 +22,12 @@ TIMEOUT = 5.0
 @pytest.fixture
 async def start_gateway() -> AsyncIterator[StartGateway]:
     """Start gateways with given settings on free ports; stop them after the test."""
-    started: list[Gateway] = []
+    async with contextlib.AsyncExitStack() as stack:
 
-    async def start(**settings: Any) -> Gateway:
-        gateway = Gateway(Settings(port=0, **settings))
-        await gateway.start()
-        started.append(gateway)
-        return gateway
+        async def start(**settings: Any) -> Gateway:
+            return await stack.enter_async_context(running_gateway(**settings))
 
-    yield start
-    for gateway in started:
-        await gateway.stop()
+        yield start
 
 
 @pytest.fixture
