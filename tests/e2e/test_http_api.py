@@ -253,3 +253,13 @@ async def test_idle_or_trickling_http_connections_are_closed(start_gateway: Star
     finally:
         writer.close()
         await writer.wait_closed()
+
+
+async def test_static_files_are_served_and_confined(http: httpx.AsyncClient) -> None:
+    page = await http.get("/static/index.html")
+    assert page.status_code == 200
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    assert b"eventwire" in page.content
+    escapes = ["/static/../http_api.py", "/static/%2e%2e/http_api.py", "/static/.x", "/static/"]
+    for escape in escapes:
+        assert (await http.get(escape)).status_code == 404

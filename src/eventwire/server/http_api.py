@@ -6,6 +6,7 @@ Routes::
     GET  /v1/topics/{topic}   subscriber count and position
     GET  /healthz             liveness
     GET  /metrics             Prometheus exposition
+    GET  /static/{file}       the gateway's static files (pages, the browser client)
     GET  /                    what this gateway is and where its endpoints are
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -105,6 +107,9 @@ class HttpApi:
         if path == "/metrics":
             _allow(method, "GET")
             return HttpResponse(200, self._gateway.metrics.render(), METRICS_CONTENT_TYPE)
+        if path.startswith("/static/"):
+            _allow(method, "GET")
+            return _static(path.removeprefix("/static/"))
         if path == "/":
             _allow(method, "GET")
             return HttpResponse.json(self._index())
@@ -160,6 +165,29 @@ class HttpApi:
             "publish": f"{base}/v1/publish",
             "metrics": f"{base}/metrics",
         }
+
+
+_STATIC = Path(__file__).parent / "static"
+_CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+}
+
+
+def _static(name: str) -> HttpResponse:
+    """A committed file from ``server/static``; nothing outside it, nothing hidden."""
+    parts = name.split("/")
+    if not name or any(p in ("", ".", "..") or p.startswith(".") for p in parts):
+        raise ProtocolError(ErrorCode.NOT_FOUND, "no such static file")
+    path = _STATIC.joinpath(*parts)
+    content_type = _CONTENT_TYPES.get(path.suffix)
+    if content_type is None or not path.is_file():
+        raise ProtocolError(ErrorCode.NOT_FOUND, "no such static file", {"path": name[:200]})
+    return HttpResponse(200, path.read_bytes(), content_type)
 
 
 def _allow(method: str, allowed: str) -> None:
