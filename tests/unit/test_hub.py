@@ -31,25 +31,19 @@ def _gauge(metrics: Metrics, name: str) -> float | None:
     return metrics.registry.get_sample_value(name)
 
 
-def _hub() -> tuple[Hub, Metrics, list[str], list[str]]:
+def _hub() -> tuple[Hub, Metrics]:
     metrics = Metrics()
-    hub = Hub(metrics)
-    first: list[str] = []
-    last: list[str] = []
-    hub.on_first_subscriber = first.append
-    hub.on_last_unsubscribed = last.append
-    return hub, metrics, first, last
+    return Hub(metrics), metrics
 
 
-def test_subscribe_unsubscribe_counts_and_callbacks() -> None:
-    hub, metrics, first, last = _hub()
+def test_subscribe_unsubscribe_counts_and_first_last() -> None:
+    hub, metrics = _hub()
     a, b = FakeSubscriber(), FakeSubscriber()
 
-    hub.subscribe("gift-list:1", a)
-    hub.subscribe("gift-list:1", b)
-    hub.subscribe("gift-list:1", a)  # again: no change
-    hub.subscribe("user:2", a)
-    assert first == ["gift-list:1", "user:2"]
+    assert hub.subscribe("gift-list:1", a) is True  # first on this node
+    assert hub.subscribe("gift-list:1", b) is False
+    assert hub.subscribe("gift-list:1", a) is False  # again: no change
+    assert hub.subscribe("user:2", a) is True
     assert hub.subscriber_count("gift-list:1") == 2
     assert hub.subscriber_count("user:2") == 1
     assert hub.subscriber_count("nobody:here") == 0
@@ -57,25 +51,22 @@ def test_subscribe_unsubscribe_counts_and_callbacks() -> None:
     assert _gauge(metrics, "eventwire_subscriptions") == 3
     assert _gauge(metrics, "eventwire_topics") == 2
 
-    hub.unsubscribe("gift-list:1", a)
-    assert last == []
+    assert hub.unsubscribe("gift-list:1", a) is False
     assert hub.subscriber_count("gift-list:1") == 1
-    hub.unsubscribe("gift-list:1", a)  # not subscribed any more: no change
-    hub.unsubscribe("nobody:here", a)
+    assert hub.unsubscribe("gift-list:1", a) is False  # not subscribed any more: no change
+    assert hub.unsubscribe("nobody:here", a) is False
     assert _gauge(metrics, "eventwire_subscriptions") == 2
 
-    hub.unsubscribe("gift-list:1", b)
-    assert last == ["gift-list:1"]
+    assert hub.unsubscribe("gift-list:1", b) is True  # the last one left
     assert hub.subscriber_count("gift-list:1") == 0
     assert hub.topic_count == 1
     assert _gauge(metrics, "eventwire_topics") == 1
 
-    hub.subscribe("gift-list:1", b)
-    assert first == ["gift-list:1", "user:2", "gift-list:1"]
+    assert hub.subscribe("gift-list:1", b) is True  # first again after the topic emptied
 
 
 def test_dispatch_encodes_once_for_every_subscriber() -> None:
-    hub, metrics, _, _ = _hub()
+    hub, metrics = _hub()
     subscribers = [FakeSubscriber() for _ in range(5)]
     for subscriber in subscribers:
         hub.subscribe("gift-list:1", subscriber)
@@ -100,7 +91,7 @@ def test_dispatch_encodes_once_for_every_subscriber() -> None:
 
 
 def test_dispatch_to_topic_without_subscribers() -> None:
-    hub, metrics, _, _ = _hub()
+    hub, metrics = _hub()
     a = FakeSubscriber()
     hub.subscribe("gift-list:1", a)
     assert hub.dispatch("gift-list:2", 1, BODY) == 0
@@ -109,7 +100,7 @@ def test_dispatch_to_topic_without_subscribers() -> None:
 
 
 def test_unsubscribed_subscriber_gets_nothing_more() -> None:
-    hub, _, _, _ = _hub()
+    hub, _ = _hub()
     a, b = FakeSubscriber(), FakeSubscriber()
     hub.subscribe("t:1", a)
     hub.subscribe("t:1", b)
@@ -129,7 +120,7 @@ def test_outbound_frame_is_an_unmasked_text_frame() -> None:
 
 
 async def test_handlers_receive_matching_events() -> None:
-    hub, _, _, _ = _hub()
+    hub, _ = _hub()
     seen: list[Event] = []
     runner = hub.add_handler("gift-list:*", seen.append)
     hub.add_handler("user:*", seen.append)
@@ -173,7 +164,7 @@ async def test_memory_broker_assigns_contiguous_seq_per_topic() -> None:
 
 
 async def test_memory_broker_feeds_the_hub() -> None:
-    hub, _, _, _ = _hub()
+    hub, _ = _hub()
     a = FakeSubscriber()
     hub.subscribe("gift-list:1", a)
     broker = MemoryBroker()

@@ -73,14 +73,14 @@ class ConnectionBase:
                 if self._closing:
                     return
                 for topic in added:
-                    gateway.hub.subscribe(topic, self)
+                    await gateway.join(topic, self)
                 positions = {
                     topic: (await gateway.broker.position(topic)).to_wire() for topic in topics
                 }
                 self._send(self.session.subscribed(request_id, topics, positions))
             case UnsubscribeTopics(request_id, topics, removed):
                 for topic in removed:
-                    gateway.hub.unsubscribe(topic, self)
+                    gateway.leave(topic, self)
                 if request_id is not None:
                     self._send(self.session.unsubscribed(request_id, topics))
             case Close(code, reason):
@@ -89,4 +89,4 @@ class ConnectionBase:
     def _leave(self) -> None:
         """Leave every topic; safe to call more than once, never during fan-out."""
         for topic in self.session.close().removed:
-            self._gateway.hub.unsubscribe(topic, self)
+            self._gateway.leave(topic, self)

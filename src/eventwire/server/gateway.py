@@ -32,7 +32,7 @@ from eventwire.protocol.session import Clock, Limits
 from eventwire.server.config import Settings
 from eventwire.server.handlers import EventHandler
 from eventwire.server.http_api import HttpApi
-from eventwire.server.hub import Hub
+from eventwire.server.hub import Hub, Subscriber
 from eventwire.server.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -95,6 +95,8 @@ class Gateway:
         self._idle.set()
         self._stopped = asyncio.Event()
         self._no_connections = asyncio.Event()
+        self._interest: dict[str, asyncio.Future[None]] = {}
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- addresses -------------------------------------------------------------
 
@@ -171,6 +173,7 @@ class Gateway:
             log.warning("server-side handlers still busy after %.1fs", grace)
         for runner in runners:
             await runner.stop()
+        await asyncio.gather(*self._background, return_exceptions=True)
         await self.broker.close()
         if self._server is not None:
             self._server.close()
@@ -213,6 +216,34 @@ class Gateway:
             self.metrics.connections.dec()
             if not self.connections:
                 self._no_connections.set()
+
+    # -- topic interest --------------------------------------------------------
+
+    async def join(self, topic: str, subscriber: Subscriber) -> None:
+        """Subscribe locally; the topic's first local subscriber asks the broker for it.
+
+        Later subscribers wait until that request is done, so no one is told
+        SUBSCRIBED before the broker sends this node the topic's events. With
+        the in-memory broker nothing here suspends.
+        """
+        if self.hub.subscribe(topic, subscriber):
+            ready = self._interest[topic] = asyncio.get_running_loop().create_future()
+            try:
+                await self.broker.add_interest(topic)
+            finally:
+                ready.set_result(None)
+            return
+        pending = self._interest.get(topic)
+        if pending is not None and not pending.done():
+            await asyncio.shield(pending)
+
+    def leave(self, topic: str, subscriber: Subscriber) -> None:
+        """Unsubscribe locally; the topic's last local subscriber releases it at the broker."""
+        if self.hub.unsubscribe(topic, subscriber):
+            self._interest.pop(topic, None)
+            task = asyncio.get_running_loop().create_task(self.broker.remove_interest(topic))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     async def _heartbeats(self) -> None:
         interval = self.settings.heartbeat_interval

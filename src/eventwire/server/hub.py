@@ -7,7 +7,6 @@ are handed to every subscriber. Nothing here is created per recipient.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Protocol
 
 from websockets.frames import Frame, Opcode
@@ -58,29 +57,31 @@ class Hub:
         self._topics: dict[str, dict[Subscriber, None]] = {}
         self._handlers: PatternIndex[HandlerRunner] = PatternIndex()
         self._metrics = metrics
-        self.on_first_subscriber: Callable[[str], None] = lambda topic: None
-        self.on_last_unsubscribed: Callable[[str], None] = lambda topic: None
 
-    def subscribe(self, topic: str, subscriber: Subscriber) -> None:
+    def subscribe(self, topic: str, subscriber: Subscriber) -> bool:
+        """Add a local subscriber; True when it is the topic's first on this node."""
         subscribers = self._topics.get(topic)
+        first = subscribers is None
         if subscribers is None:
             subscribers = self._topics[topic] = {}
             self._metrics.topics.inc()
-            self.on_first_subscriber(topic)
         if subscriber not in subscribers:
             subscribers[subscriber] = None
             self._metrics.subscriptions.inc()
+        return first
 
-    def unsubscribe(self, topic: str, subscriber: Subscriber) -> None:
+    def unsubscribe(self, topic: str, subscriber: Subscriber) -> bool:
+        """Remove a local subscriber; True when it was the topic's last on this node."""
         subscribers = self._topics.get(topic)
         if subscribers is None or subscriber not in subscribers:
-            return
+            return False
         del subscribers[subscriber]
         self._metrics.subscriptions.dec()
-        if not subscribers:
-            del self._topics[topic]
-            self._metrics.topics.dec()
-            self.on_last_unsubscribed(topic)
+        if subscribers:
+            return False
+        del self._topics[topic]
+        self._metrics.topics.dec()
+        return True
 
     def subscriber_count(self, topic: str) -> int:
         return len(self._topics.get(topic, ()))
