@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit e2e bench clean
+.PHONY: run test lint unit e2e bench clean system-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,7 +15,10 @@ $(STAMP): pyproject.toml
 run: $(STAMP)  ## start the gateway with the in-memory broker and a demo stream
 	$(BIN)/eventwire serve --demo
 
-test: $(STAMP) lint  ## everything CI runs
+system-deps:  ## redis-server, nats-server, chromium, node: apt-get installs what is missing
+	scripts/system-deps.sh
+
+test: $(STAMP) system-deps lint  ## everything CI runs
 	$(BIN)/pytest
 
 lint: $(STAMP)

@@ -34,6 +34,7 @@ class ErrorCode(enum.StrEnum):
     NOT_FOUND = "NOT_FOUND"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     SHUTTING_DOWN = "SHUTTING_DOWN"
+    NOT_READY = "NOT_READY"
     INTERNAL_ERROR = "INTERNAL_ERROR"
 
 
@@ -52,6 +53,7 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.SHUTTING_DOWN: 503,
+    ErrorCode.NOT_READY: 503,
     ErrorCode.INTERNAL_ERROR: 500,
 }
 

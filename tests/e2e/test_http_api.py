@@ -172,6 +172,7 @@ async def test_topic_info_health_and_metrics(gateway: Gateway, http: httpx.Async
     assert info["subscribers"] == 1
     assert info["position"]["seq"] == 1
     assert (await http.get("/healthz")).json() == {"status": "ok"}
+    assert (await http.get("/readyz")).json() == {"status": "ready"}
     assert "eventwire_connections 1.0" in metrics
     assert "eventwire_subscriptions 1.0" in metrics
     assert "eventwire_events_published_total 1.0" in metrics
@@ -263,3 +264,17 @@ async def test_static_files_are_served_and_confined(http: httpx.AsyncClient) -> 
     escapes = ["/static/../http_api.py", "/static/%2e%2e/http_api.py", "/static/.x", "/static/"]
     for escape in escapes:
         assert (await http.get(escape)).status_code == 404
+
+
+class _UnreadyBroker(MemoryBroker):
+    """A broker whose link to its server is down."""
+
+    ready = False
+
+
+async def test_readyz_fails_while_the_broker_link_is_down() -> None:
+    gateway = Gateway(Settings(port=0), broker=_UnreadyBroker())
+    async with gateway, httpx.AsyncClient(base_url=gateway.url) as http:
+        readyz = await http.get("/readyz")
+        assert error_of(readyz) == (503, "NOT_READY")
+        assert (await http.get("/healthz")).status_code == 200  # alive, just not ready

@@ -94,7 +94,9 @@ async def test_graceful_shutdown_closes_clients_with_1001(start_gateway: StartGa
     async with await open_ws(gateway) as ws:
         await subscribe(ws, "gift-list:1")
         await gateway.publish(event("gift-list:1"))
+        assert gateway.ready
         await gateway.stop()
+        assert not gateway.ready
         assert (await recv(ws))["seq"] == 1  # delivered before the close
         with pytest.raises(ConnectionClosed):
             await recv(ws)

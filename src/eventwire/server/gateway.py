@@ -87,6 +87,7 @@ class Gateway:
         )
         self.ws_path = "/ws"
         self.stopping = False
+        self.started = False
         self.connections: set[Connection] = set()
         self._server: asyncio.Server | None = None
         self._heartbeat: asyncio.Task[None] | None = None
@@ -117,6 +118,11 @@ class Gateway:
     def ws_url(self) -> str:
         return "ws" + self.url.removeprefix("http") + self.ws_path
 
+    @property
+    def ready(self) -> bool:
+        """Whether this node should be in rotation: started, not stopping, broker link up."""
+        return self.started and not self.stopping and bool(getattr(self.broker, "ready", True))
+
     # -- lifecycle -------------------------------------------------------------
 
     async def start(self, listen: bool = True) -> None:
@@ -128,6 +134,7 @@ class Gateway:
         self.stopping = False
         self._stopped.clear()
         await self.broker.start(self._on_broker_event)
+        self.started = True
         if listen:
             from eventwire.server.http_protocol import HttpProtocol
 
@@ -175,6 +182,7 @@ class Gateway:
             await runner.stop()
         await asyncio.gather(*self._background, return_exceptions=True)
         await self.broker.close()
+        self.started = False
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()

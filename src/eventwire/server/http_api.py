@@ -4,7 +4,8 @@ Routes::
 
     POST /v1/publish          one event, or {"events": [...]}; answers each seq
     GET  /v1/topics/{topic}   subscriber count and position
-    GET  /healthz             liveness
+    GET  /healthz             liveness: the process serves
+    GET  /readyz              readiness: started, not stopping, broker link up
     GET  /metrics             Prometheus exposition
     GET  /static/{file}       the gateway's static files (pages, the browser client)
     GET  /                    what this gateway is and where its endpoints are
@@ -104,6 +105,11 @@ class HttpApi:
         if path == "/healthz":
             _allow(method, "GET")
             return HttpResponse.json({"status": "ok"})
+        if path == "/readyz":
+            _allow(method, "GET")
+            if not self._gateway.ready:
+                raise ProtocolError(ErrorCode.NOT_READY, "not ready to serve events")
+            return HttpResponse.json({"status": "ready"})
         if path == "/metrics":
             _allow(method, "GET")
             return HttpResponse(200, self._gateway.metrics.render(), METRICS_CONTENT_TYPE)
