@@ -250,7 +250,7 @@ class Client:
         errors: list[ServerError] = []
         for i in range(0, len(topics), _MAX_TOPICS_PER_COMMAND):
             chunk = topics[i : i + _MAX_TOPICS_PER_COMMAND]
-            answer = await self._command("SUBSCRIBE", {"topics": chunk}, topic_count=len(chunk))
+            answer = await self._command("SUBSCRIBE", {"topics": chunk})
             errors += answer.errors
         if errors:
             raise SubscribeRefused(errors)
@@ -270,14 +270,14 @@ class Client:
 
     # -- requests ----------------------------------------------------------------
 
-    async def _command(self, command: str, payload: Any = None, *, topic_count: int = 0) -> Answer:
+    async def _command(self, command: str, payload: Any = None) -> Answer:
         """Send one command when connected (waiting across a reconnect) and await its answer."""
         try:
             async with asyncio.timeout(self.request_timeout):
                 while (ws := self._ws) is None:
                     self._check_usable()
                     await self._changed.wait()
-                request_id, answer = self._requests.open(topic_count)
+                request_id, answer = self._requests.open()
                 try:
                     await ws.send(command_frame(command, request_id, payload), text=True)
                     return await answer

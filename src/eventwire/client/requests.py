@@ -1,11 +1,10 @@
 """Commands in flight, matched to their replies by request id.
 
-A command's reply echoes its request id in ``data.entity_id``. Most commands
-get one reply (SUBSCRIBED, UNSUBSCRIBED, PONG) or one ERROR. SUBSCRIBE is the
-exception: the server answers one ERROR per refused topic and then, if any
-topic was accepted, SUBSCRIBED. So a SUBSCRIBE is finished by its SUBSCRIBED,
-by an ERROR that names no topic (the whole command failed), or by as many
-topic ERRORs as it asked for topics (every topic refused, no SUBSCRIBED).
+A command's reply echoes its request id in ``data.entity_id``. A command is
+finished by its reply (SUBSCRIBED, UNSUBSCRIBED, PONG) or by an ERROR that
+names no topic (the whole command failed). SUBSCRIBE may first draw one
+ERROR per refused topic (``details.topic``); those are collected, and its
+SUBSCRIBED, which always ends it, finishes it.
 """
 
 from __future__ import annotations
@@ -30,7 +29,6 @@ class Answer:
 
 @dataclass(slots=True)
 class _Pending:
-    topic_count: int
     future: asyncio.Future[Answer]
     answer: Answer = field(default_factory=Answer)
 
@@ -50,11 +48,11 @@ class Requests:
     def __len__(self) -> int:
         return len(self._pending)
 
-    def open(self, topic_count: int = 0) -> tuple[str, asyncio.Future[Answer]]:
-        """A new request id and the future its answer resolves; ``topic_count`` for SUBSCRIBE."""
+    def open(self) -> tuple[str, asyncio.Future[Answer]]:
+        """A new request id and the future its answer resolves."""
         request_id = f"{self._prefix}{next(self._ids)}"
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = _Pending(topic_count, future)
+        self._pending[request_id] = _Pending(future)
         return request_id, future
 
     def forget(self, request_id: str) -> None:
@@ -75,10 +73,8 @@ class Requests:
         pending = self._pending.get(error.request_id)
         if pending is None:
             return False
-        errors = pending.answer.errors
-        errors.append(error)
-        per_topic = "topic" in error.details and pending.topic_count > 0
-        if not per_topic or len(errors) >= pending.topic_count:
+        pending.answer.errors.append(error)
+        if "topic" not in error.details:  # per-topic refusals wait for SUBSCRIBED
             pending.finish()
         return True
 
