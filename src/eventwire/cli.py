@@ -40,6 +40,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--heartbeat-interval", dest="heartbeat_interval", type=float)
     serve.add_argument("--payload-max", dest="payload_max", type=int)
     serve.add_argument("--shutdown-grace", dest="shutdown_grace", type=float)
+    serve.add_argument(
+        "--allow-pattern-subscriptions",
+        dest="allow_pattern_subscriptions",
+        action="store_true",
+        default=None,
+        help="let clients subscribe to wildcard patterns (development)",
+    )
 
     url_help = f"gateway URL (also EVENTWIRE_URL; default {DEFAULT_URL})"
     publish = commands.add_parser("publish", help="publish one event over HTTP")

@@ -177,3 +177,24 @@ async def test_rate_limit_then_flood_close(start_gateway: StartGateway) -> None:
     assert codes[:3] == ["PONG"] * 3
     assert set(codes[3:]) == {"RATE_LIMITED"}
     assert len(codes) == 3 + 5
+
+
+async def test_pattern_subscriptions_when_allowed(start_gateway: StartGateway) -> None:
+    gateway = await start_gateway(allow_pattern_subscriptions=True)
+    async with await open_ws(gateway) as ws:
+        reply = await subscribe(ws, "gift-list:*", "gift-list:1")
+        assert reply["data"]["payload"]["topics"] == ["gift-list:*", "gift-list:1"]
+        assert list(reply["data"]["payload"]["positions"]) == ["gift-list:1"]  # topics only
+        for topic in ["gift-list:1", "room:lobby", "gift-list:2:items"]:
+            await gateway.publish(event(topic))
+        first, second = await recv(ws), await recv(ws)
+        assert [(first["topic"], first["seq"]), (second["topic"], second["seq"])] == [
+            ("gift-list:1", 1),  # once, though both subscriptions match
+            ("gift-list:2:items", 1),
+        ]
+        await command(ws, "UNSUBSCRIBE", "u", {"topics": ["gift-list:*"]})
+        assert (await recv(ws))["event"] == "UNSUBSCRIBED"
+        await gateway.publish(event("gift-list:3"))
+        await gateway.publish(event("gift-list:1"))
+        assert (await recv(ws))["topic"] == "gift-list:1"
+    assert gateway.metrics.registry.get_sample_value("eventwire_subscriptions") == 0

@@ -41,7 +41,7 @@ from eventwire.protocol.frames import (
     error_frame,
     system_frame,
 )
-from eventwire.topics import validate_topic
+from eventwire.topics import is_pattern, validate_pattern, validate_topic
 
 __all__ = [
     "Action",
@@ -123,6 +123,7 @@ class Session:
         "_refused_in_row",
         "_tokens",
         "_updated",
+        "may_watch",
         "session_id",
         "state",
         "subscriptions",
@@ -130,10 +131,17 @@ class Session:
     )
 
     def __init__(
-        self, session_id: str, clock: Clock, limits: Limits, user_id: str | None = None
+        self,
+        session_id: str,
+        clock: Clock,
+        limits: Limits,
+        user_id: str | None = None,
+        may_watch: bool = False,
     ) -> None:
         self.session_id = session_id
         self.user_id = user_id
+        self.may_watch = may_watch
+        """Whether this connection may subscribe to wildcard patterns (privileged)."""
         self.state = SessionState.OPEN
         self.subscriptions: set[str] = set()
         self._clock = clock
@@ -229,7 +237,10 @@ class Session:
         added: list[str] = []
         for topic in dict.fromkeys(command.topics):
             try:
-                validate_topic(topic)
+                if self.may_watch and is_pattern(topic):
+                    validate_pattern(topic)
+                else:
+                    validate_topic(topic)
             except ProtocolError as exc:
                 actions.append(self._reply_error(rid, exc))
                 continue

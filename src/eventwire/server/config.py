@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     max_subscriptions: int = Field(1000, gt=0)
     commands_per_second: float = Field(50.0, gt=0)
     command_burst: int = Field(100, gt=0)
+    allow_pattern_subscriptions: bool = False
+    """Let every connection SUBSCRIBE to wildcard patterns (the inspector, `tail 'room:*'`).
+
+    For trusted networks and development; with authentication, only admins may.
+    """
     flood_threshold: int = Field(200, gt=0)
     """Commands refused for rate in a row before the connection is closed (4029)."""
     shutdown_grace: float = Field(5.0, ge=0)

@@ -19,6 +19,7 @@ from eventwire.protocol.session import (
     SubscribeTopics,
     UnsubscribeTopics,
 )
+from eventwire.topics import is_pattern
 
 if TYPE_CHECKING:
     from eventwire.server.gateway import Gateway
@@ -37,7 +38,12 @@ class ConnectionBase:
     def __init__(self, gateway: Gateway) -> None:
         self._gateway = gateway
         self._closing = False
-        self.session = Session(secrets.token_hex(8), gateway.clock, gateway.limits)
+        self.session = Session(
+            secrets.token_hex(8),
+            gateway.clock,
+            gateway.limits,
+            may_watch=gateway.settings.allow_pattern_subscriptions,
+        )
 
     def deliver(self, message: Outbound) -> None:
         raise NotImplementedError
@@ -75,7 +81,9 @@ class ConnectionBase:
                 for topic in added:
                     await gateway.join(topic, self)
                 positions = {
-                    topic: (await gateway.broker.position(topic)).to_wire() for topic in topics
+                    topic: (await gateway.broker.position(topic)).to_wire()
+                    for topic in topics
+                    if not is_pattern(topic)  # a pattern spans topics: no one position
                 }
                 self._send(self.session.subscribed(request_id, topics, positions))
             case UnsubscribeTopics(request_id, topics, removed):

@@ -7,6 +7,7 @@ are handed to every subscriber. Nothing here is created per recipient.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from typing import Protocol
 
 from websockets.frames import Frame, Opcode
@@ -14,7 +15,7 @@ from websockets.frames import Frame, Opcode
 from eventwire.envelope import Event, splice_seq
 from eventwire.server.handlers import EventHandler, HandlerRunner
 from eventwire.server.metrics import Metrics
-from eventwire.topics import PatternIndex
+from eventwire.topics import PatternIndex, is_pattern
 
 __all__ = ["Hub", "Outbound", "Subscriber", "text_frame"]
 
@@ -51,15 +52,24 @@ class Subscriber(Protocol):
 
 
 class Hub:
-    """Topic → local subscribers, and pattern → server-side handlers."""
+    """Topic → local subscribers, pattern → watching subscribers, pattern → handlers.
+
+    Pattern subscriptions (``gift-list:*``) are for privileged connections such
+    as the inspector; they live in a trie beside the exact topics, so a node
+    without any costs nothing extra per event.
+    """
 
     def __init__(self, metrics: Metrics) -> None:
         self._topics: dict[str, dict[Subscriber, None]] = {}
+        self._watchers: PatternIndex[Subscriber] = PatternIndex()
+        self._watched: dict[str, int] = {}  # pattern -> number of watchers
         self._handlers: PatternIndex[HandlerRunner] = PatternIndex()
         self._metrics = metrics
 
     def subscribe(self, topic: str, subscriber: Subscriber) -> bool:
-        """Add a local subscriber; True when it is the topic's first on this node."""
+        """Add a local subscriber to a topic or pattern; True when it is the first here."""
+        if is_pattern(topic):
+            return self._watch(topic, subscriber)
         subscribers = self._topics.get(topic)
         first = subscribers is None
         if subscribers is None:
@@ -71,7 +81,9 @@ class Hub:
         return first
 
     def unsubscribe(self, topic: str, subscriber: Subscriber) -> bool:
-        """Remove a local subscriber; True when it was the topic's last on this node."""
+        """Remove a local subscriber; True when it was the topic's (or pattern's) last here."""
+        if is_pattern(topic):
+            return self._unwatch(topic, subscriber)
         subscribers = self._topics.get(topic)
         if subscribers is None or subscriber not in subscribers:
             return False
@@ -81,6 +93,27 @@ class Hub:
             return False
         del self._topics[topic]
         self._metrics.topics.dec()
+        return True
+
+    def _watch(self, pattern: str, subscriber: Subscriber) -> bool:
+        before = len(self._watchers)
+        self._watchers.add(pattern, subscriber)
+        if len(self._watchers) == before:
+            return False
+        self._metrics.subscriptions.inc()
+        self._watched[pattern] = self._watched.get(pattern, 0) + 1
+        return self._watched[pattern] == 1
+
+    def _unwatch(self, pattern: str, subscriber: Subscriber) -> bool:
+        before = len(self._watchers)
+        self._watchers.discard(pattern, subscriber)
+        if len(self._watchers) == before:
+            return False
+        self._metrics.subscriptions.dec()
+        self._watched[pattern] -= 1
+        if self._watched[pattern]:
+            return False
+        del self._watched[pattern]
         return True
 
     def subscriber_count(self, topic: str) -> int:
@@ -103,7 +136,11 @@ class Hub:
 
     def dispatch(self, topic: str, seq: int, body: bytes) -> int:
         """Deliver one event to every local subscriber and handler; return the recipient count."""
-        subscribers = self._topics.get(topic)
+        subscribers: Collection[Subscriber] | None = self._topics.get(topic)
+        if len(self._watchers):
+            watchers = self._watchers.match(topic)
+            if watchers:  # one copy each, even for a connection with both kinds
+                subscribers = watchers.union(subscribers) if subscribers else watchers
         runners = self._handlers.match(topic) if len(self._handlers) else ()
         if not subscribers and not runners:
             return 0
