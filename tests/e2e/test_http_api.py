@@ -168,6 +168,14 @@ async def test_topic_info_health_and_metrics(gateway: Gateway, http: httpx.Async
         await recv(ws)
         info = (await http.get("/v1/topics/user:456")).json()
         metrics = (await http.get("/metrics")).text
+        stats = (await http.get("/v1/stats")).json()
+    assert stats == {
+        "connections": 1,
+        "topics": 1,
+        "subscriptions": 1,
+        "published": 1,
+        "deliveries": 1,
+    }
     assert info["topic"] == "user:456"
     assert info["subscribers"] == 1
     assert info["position"]["seq"] == 1

@@ -7,6 +7,8 @@ Routes::
     GET  /healthz             liveness: the process serves
     GET  /readyz              readiness: started, not stopping, broker link up
     GET  /metrics             Prometheus exposition
+    GET  /v1/stats            live counts for dashboards (the inspector)
+    GET  /inspector, /demo    pages for operators and for the demo
     GET  /static/{file}       the gateway's static files (pages, the browser client)
     GET  /                    what this gateway is and where its endpoints are
 """
@@ -113,6 +115,12 @@ class HttpApi:
         if path == "/metrics":
             _allow(method, "GET")
             return HttpResponse(200, self._gateway.metrics.render(), METRICS_CONTENT_TYPE)
+        if path == "/v1/stats":
+            _allow(method, "GET")
+            return HttpResponse.json(self._stats())
+        if path in _PAGES:
+            _allow(method, "GET")
+            return _static(_PAGES[path])
         if path.startswith("/static/"):
             _allow(method, "GET")
             return _static(path.removeprefix("/static/"))
@@ -162,6 +170,17 @@ class HttpApi:
             }
         )
 
+    def _stats(self) -> dict[str, Any]:
+        gateway = self._gateway
+        sample = gateway.metrics.registry.get_sample_value
+        return {
+            "connections": len(gateway.connections),
+            "topics": gateway.hub.topic_count,
+            "subscriptions": int(sample("eventwire_subscriptions") or 0),
+            "published": int(sample("eventwire_events_published_total") or 0),
+            "deliveries": int(sample("eventwire_deliveries_total") or 0),
+        }
+
     def _index(self) -> dict[str, Any]:
         base = self._gateway.url
         return {
@@ -174,6 +193,7 @@ class HttpApi:
 
 
 _STATIC = Path(__file__).parent / "static"
+_PAGES = {"/inspector": "inspector.html", "/demo": "demo.html"}
 _CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
