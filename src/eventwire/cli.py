@@ -63,7 +63,13 @@ def _parser() -> argparse.ArgumentParser:
     tail = commands.add_parser("tail", help="print live events until Ctrl-C")
     tail.add_argument("topics", nargs="+")
     tail.add_argument("--url", help=url_help)
-    tail.add_argument("--json", action="store_true", help="one raw JSON event per line")
+    tail.add_argument(
+        "--json",
+        "--jsonl",
+        dest="json",
+        action="store_true",
+        help="one JSON envelope per line (JSONL), e.g. to record traffic",
+    )
     return parser
 
 

@@ -8,6 +8,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator
 
+import orjson
 import pytest
 from websockets.exceptions import ConnectionClosed
 
@@ -173,3 +174,26 @@ async def test_bad_configuration_exits_2(tmp_path: object) -> None:
     code, _, err = await run_cli("serve", "--port", "70000")
     assert code == 2
     assert "bad configuration" in err
+
+
+async def test_tail_jsonl_prints_envelopes(gateway: Gateway) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "eventwire", "tail", "gift-list:9", "--jsonl", "--url", gateway.url,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdout is not None
+    assert process.stderr is not None
+    try:
+        await asyncio.wait_for(process.stderr.readline(), TIMEOUT)  # "tailing ..."
+        await gateway.publish(
+            {"topic": "gift-list:9", "event": "DELETED", "data": {"entity_id": "gift-1"}}
+        )
+        line = (await asyncio.wait_for(process.stdout.readline(), TIMEOUT)).decode()
+    finally:
+        process.send_signal(signal.SIGINT)
+        await asyncio.wait_for(process.wait(), TIMEOUT)
+    envelope = orjson.loads(line)
+    assert envelope["topic"] == "gift-list:9"
+    assert envelope["data"]["payload"] is None  # a null payload is kept
+    assert envelope["seq"] == 1
+    assert "user_id" not in envelope["data"]  # absent optionals left out
