@@ -33,6 +33,7 @@ from eventwire.topics import validate_topic
 
 if TYPE_CHECKING:
     from eventwire.envelope import NewEvent
+    from eventwire.server.demo_app import DemoApp
     from eventwire.server.gateway import Gateway
 
 __all__ = ["HttpApi", "HttpRequest", "HttpResponse", "trace_id_from_traceparent"]
@@ -84,6 +85,11 @@ def trace_id_from_traceparent(header: str | None) -> str | None:
 class HttpApi:
     def __init__(self, gateway: Gateway) -> None:
         self._gateway = gateway
+        self._demo: DemoApp | None = None
+        if gateway.settings.demo:
+            from eventwire.server.demo_app import DemoApp
+
+            self._demo = DemoApp(gateway)
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
         try:
@@ -115,6 +121,8 @@ class HttpApi:
         if path == "/metrics":
             _allow(method, "GET")
             return HttpResponse(200, self._gateway.metrics.render(), METRICS_CONTENT_TYPE)
+        if self._demo is not None and self._demo.handles(path):
+            return await self._demo.handle(request)
         if path == "/v1/stats":
             _allow(method, "GET")
             return HttpResponse.json(self._stats())
