@@ -34,6 +34,7 @@ from eventwire.server.handlers import EventHandler
 from eventwire.server.http_api import HttpApi
 from eventwire.server.hub import Hub, Subscriber
 from eventwire.server.metrics import Metrics
+from eventwire.server.ws_connection import WriteBatcher
 
 if TYPE_CHECKING:
     from eventwire.server.asgi import AsgiApp
@@ -86,6 +87,7 @@ class Gateway:
             flood_threshold=self.settings.flood_threshold,
         )
         self.ws_path = "/ws"
+        self.write_batcher = WriteBatcher()
         self.stopping = False
         self.started = False
         self.connections: set[Connection] = set()

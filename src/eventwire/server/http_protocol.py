@@ -208,7 +208,7 @@ class HttpProtocol(asyncio.Protocol):
                 transport.close()
         if response.status_code != 101:
             return
-        connection = WebSocketConnection(gateway, transport, ws)
+        connection = WebSocketConnection(gateway, transport, ws, gateway.write_batcher)
         transport.set_protocol(connection)
         connection.start()
 

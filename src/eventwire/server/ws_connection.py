@@ -3,7 +3,12 @@
 Inbound frames go through ``websockets.ServerProtocol`` (masking,
 fragmentation, control frames, the close handshake, the size limit) and then
 to the I/O-free Session. Outbound events bypass the parser: the hub hands
-over a frame serialized once for every subscriber, and ``deliver`` writes it.
+over a frame serialized once for every subscriber, and ``deliver`` queues it.
+
+Frames queued during one turn of the event loop leave in one system call
+(``writelines``) at the end of that turn: under load, when many events are
+published per turn, a subscriber costs one ``send()`` per turn instead of
+one per event; when idle, a frame waits only for the current turn to end.
 
 The transport's write buffer is the connection's outbound queue. When it
 holds more than ``max_outbound_buffer`` bytes the peer is a slow consumer:
@@ -51,15 +56,40 @@ def _is_utf8(data: bytes) -> bool:
     return True
 
 
+class WriteBatcher:
+    """Flushes, once per loop turn, every connection that queued frames in it."""
+
+    __slots__ = ("_dirty", "_scheduled")
+
+    def __init__(self) -> None:
+        self._dirty: list[WebSocketConnection] = []
+        self._scheduled = False
+
+    def mark(self, connection: WebSocketConnection) -> None:
+        self._dirty.append(connection)
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        dirty, self._dirty = self._dirty, []
+        for connection in dirty:
+            connection.write_pending()
+
+
 class WebSocketConnection(ConnectionBase, asyncio.Protocol):
     """One open WebSocket, from the 101 response to the socket's end."""
 
     __slots__ = (
         "_abort_timer",
+        "_batcher",
         "_fragments",
         "_inbox",
         "_max_buffer",
         "_paused",
+        "_pending",
+        "_pending_bytes",
         "_text",
         "_transport",
         "_worker",
@@ -67,10 +97,19 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
         "last_seen",
     )
 
-    def __init__(self, gateway: Gateway, transport: asyncio.Transport, ws: ServerProtocol) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        transport: asyncio.Transport,
+        ws: ServerProtocol,
+        batcher: WriteBatcher,
+    ) -> None:
         super().__init__(gateway)
         self._transport = transport
         self._ws = ws
+        self._batcher = batcher
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
         self._max_buffer = gateway.settings.max_outbound_buffer
         self._paused = False
         self._text = True
@@ -107,6 +146,8 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
         """Start the close handshake; abort the socket if the peer does not answer."""
         if self._closing:
             return
+        if code == CloseCode.SLOW_CONSUMER:
+            self._pending.clear()  # the peer cannot take them; the close goes first
         self._closing = True
         self._gateway.metrics.disconnects.labels(str(code)).inc()
         if self._ws.state is State.OPEN:
@@ -120,15 +161,37 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
     # -- outbound --------------------------------------------------------------
 
     def deliver(self, message: Outbound) -> None:
-        """Write one event; the hot path of fan-out."""
-        if self._closing:
+        """Queue one event; the hot path of fan-out."""
+        if not self._closing:
+            self._queue(message.frame)
+
+    def _queue(self, frame: bytes) -> None:
+        if not self._pending:
+            self._batcher.mark(self)
+        self._pending.append(frame)
+        self._pending_bytes += len(frame)
+        if self._pending_bytes > self._max_buffer:
+            self._slow_consumer()
+
+    def write_pending(self) -> None:
+        """Write every queued frame in one call; close the peer if its buffer overflows."""
+        pending = self._pending
+        if not pending:
             return
         transport = self._transport
-        transport.write(message.frame)
+        if len(pending) == 1:
+            transport.write(pending[0])
+        else:
+            transport.writelines(pending)
+        pending.clear()
+        self._pending_bytes = 0
         if transport.get_write_buffer_size() > self._max_buffer:
-            self._gateway.metrics.drops.labels("slow_consumer").inc()
-            log.warning("closing slow consumer %s", self.session.session_id)
-            self.close(CloseCode.SLOW_CONSUMER, "slow consumer")
+            self._slow_consumer()
+
+    def _slow_consumer(self) -> None:
+        self._gateway.metrics.drops.labels("slow_consumer").inc()
+        log.warning("closing slow consumer %s", self.session.session_id)
+        self.close(CloseCode.SLOW_CONSUMER, "slow consumer")
 
     def heartbeat(self, now: float, deadline: float) -> None:
         """Ping the peer, or close it if it has been silent since ``deadline``."""
@@ -141,9 +204,11 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
 
     def _send(self, data: bytes) -> None:
         if not self._closing:
-            self._transport.write(text_frame(data))
+            self._queue(text_frame(data))  # behind the events queued before it
 
     def _flush(self) -> None:
+        """Write what the WebSocket protocol has to send, after the queued frames."""
+        self.write_pending()
         for chunk in self._ws.data_to_send():
             if chunk:
                 self._transport.write(chunk)
