@@ -18,17 +18,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Self, TypeVar
 
 from pydantic import ValidationError
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from eventwire.client.connection import open_connection, ws_url
+from eventwire.client.connection import open_connection, with_token, ws_url
 from eventwire.client.errors import (
+    CommandFailed,
     GatewayUnreachable,
     RequestTimeout,
     ServerError,
@@ -44,11 +46,13 @@ from eventwire.envelope import Event
 from eventwire.errors import ClientError, ConnectionLost
 from eventwire.protocol.frames import ERROR_TOPIC, SYSTEM_TOPIC, command_frame
 
-__all__ = ["Client", "ErrorHandler"]
+__all__ = ["Client", "ErrorHandler", "TokenProvider"]
 
 log = logging.getLogger("eventwire.client")
 
 ErrorHandler = Callable[[ServerError], None]
+TokenProvider = Callable[[], str | Awaitable[str]]
+"""Returns a token for the next connection or refresh; sync or async."""
 H = TypeVar("H", bound=Handler)
 
 _MAX_TOPICS_PER_COMMAND = 1000
@@ -65,6 +69,13 @@ class Client:
     forever. After a reconnection ``on_reconnect`` is called with a
     ``Reconnected`` (sync or async), ``reconnects`` counts them, and
     ``await client.reconnected()`` returns at the next one.
+
+    ``token`` is sent as ``?token=`` on every connection; ``get_token`` (sync
+    or async) is asked for a fresh one before every connection and whenever
+    the gateway says TOKEN_EXPIRED, and the fresh token is sent with AUTH, so
+    a long-lived client keeps its subscriptions across token lifetimes. A
+    gateway that refuses the token for good (4501, 4503) ends the client with
+    ConnectionLost.
 
     ERROR events that answer no command (a frame the server could not read)
     are appended to ``errors`` and passed to ``on_error``. Missed events are
@@ -85,8 +96,12 @@ class Client:
         request_timeout: float = 10.0,
         connect_timeout: float = 10.0,
         max_queue: int = 10_000,
+        token: str | None = None,
+        get_token: TokenProvider | None = None,
     ) -> None:
         self.url = ws_url(url)
+        self.token = token
+        self.get_token = get_token
         self.reconnect = reconnect
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
@@ -233,6 +248,33 @@ class Client:
 
         return register
 
+    async def authenticate(self, token: str) -> Any:
+        """Send AUTH with ``token`` on the open connection; return AUTHENTICATED's payload.
+
+        Raises CommandFailed (UNAUTHORIZED, REVOKED, ...) when the gateway refuses it.
+        """
+        self.token = token
+        answer = await self._command("AUTH", {"token": token})
+        if answer.errors:
+            raise CommandFailed(answer.errors[0])
+        return answer.payload
+
+    async def _current_token(self) -> str | None:
+        if self.get_token is not None:
+            fresh = self.get_token()
+            self.token = await fresh if inspect.isawaitable(fresh) else fresh
+        return self.token
+
+    async def _refresh_token(self) -> None:
+        """The token is about to lapse: fetch a fresh one and send it with AUTH."""
+        if self.get_token is None:
+            log.warning("token expired and no get_token to refresh it; the gateway will close")
+            return
+        try:
+            await self.authenticate(await self._current_token() or "")
+        except ClientError as exc:
+            log.warning("token refresh failed: %s", exc)
+
     async def ping(self) -> float:
         """Round trip to the gateway and back, in seconds."""
         started = time.perf_counter()
@@ -302,7 +344,9 @@ class Client:
     # -- the connection ------------------------------------------------------------
 
     async def _open(self) -> ClientConnection:
-        ws, hello = await open_connection(self.url, self.connect_timeout)
+        token = await self._current_token()
+        url = with_token(self.url, token)
+        ws, hello = await open_connection(url, self.connect_timeout)
         payload = hello.payload if isinstance(hello.payload, dict) else {}
         self.session_id = str(payload.get("session_id", hello.entity_id))
         self._ws = ws
@@ -337,7 +381,9 @@ class Client:
             attempt += 1
             try:
                 return await self._open()
-            except GatewayUnreachable as exc:
+            except (ConnectionLost, GatewayUnreachable) as exc:
+                if isinstance(exc, ConnectionLost) and not should_reconnect(exc.code or 1000):
+                    raise  # refused for good, e.g. 4501: this token will not do
                 if (
                     self.max_reconnect_attempts is not None
                     and attempt >= self.max_reconnect_attempts
@@ -405,6 +451,8 @@ class Client:
             error = ServerError.from_payload(frame.payload, frame.entity_id)
             if not self._requests.error(error):
                 self._record_error(error)
+                if error.code == "TOKEN_EXPIRED":
+                    self._spawn(self._refresh_token())
         else:
             self._router.event(frame)
 
