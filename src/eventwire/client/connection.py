@@ -34,7 +34,7 @@ def ws_url(url: str) -> str:
 
 
 def with_token(url: str, token: str | None) -> str:
-    """``url`` with ``?token=`` set: browsers cannot send headers, so the protocol reads the query."""
+    """``url`` with ``?token=`` set; browsers cannot send headers, so tokens ride the query."""
     if token is None:
         return url
     parts = urlsplit(url)
