@@ -1,18 +1,100 @@
-"""Brokers: in-memory by default; chosen by URL scheme, imported lazily."""
+"""Brokers: in-memory by default, Redis by URL; each imported only when its URL asks for it.
+
+::
+
+    create_broker("memory://")                          # one process, the default
+    create_broker("redis://127.0.0.1:6379/0")           # needs eventwire[redis]
+    create_broker("redis://host/0?prefix=shop", history_size=100, history_age=600)
+
+The Redis broker's URL is redis-py's (``rediss://`` for TLS, ``unix://`` for
+a socket); its one query parameter of ours, ``prefix``, namespaces the keys.
+"""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from eventwire.brokers.base import Broker, InboundHandler, Position
-from eventwire.brokers.memory import MemoryBroker
+from eventwire.brokers.base import (
+    Broker,
+    BrokerUnavailable,
+    Health,
+    History,
+    HistoryPage,
+    InboundHandler,
+    NotAvailable,
+    Position,
+    ResetHandler,
+    history_of,
+)
+from eventwire.brokers.memory import (
+    DEFAULT_HISTORY_AGE,
+    DEFAULT_HISTORY_SIZE,
+    MemoryBroker,
+    MemoryBus,
+)
 
-__all__ = ["Broker", "InboundHandler", "MemoryBroker", "Position", "create_broker"]
+if TYPE_CHECKING:
+    from eventwire.brokers.redis import RedisBroker
+
+__all__ = [
+    "DEFAULT_HISTORY_AGE",
+    "DEFAULT_HISTORY_SIZE",
+    "Broker",
+    "BrokerUnavailable",
+    "Health",
+    "History",
+    "HistoryPage",
+    "InboundHandler",
+    "MemoryBroker",
+    "MemoryBus",
+    "NotAvailable",
+    "Position",
+    "ResetHandler",
+    "create_broker",
+    "history_of",
+]
+
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+_MISSING_REDIS = (
+    "the Redis broker needs redis-py, which is not installed: pip install 'eventwire[redis]'"
+)
 
 
-def create_broker(url: str) -> Broker:
-    """The broker for ``url``: ``memory://`` (default)."""
+def create_broker(
+    url: str,
+    *,
+    history_size: int = DEFAULT_HISTORY_SIZE,
+    history_age: float | None = DEFAULT_HISTORY_AGE,
+) -> Broker:
+    """The broker for ``url``, keeping per topic at most ``history_size`` events of at
+    most ``history_age`` seconds (None: no age bound).
+
+    Raises ValueError for an unknown scheme, ModuleNotFoundError (saying what
+    to install) when the broker's client library is missing.
+    """
     scheme = urlsplit(url).scheme or url
     if scheme == "memory":
-        return MemoryBroker()
-    raise ValueError(f"unsupported broker URL {url!r}; expected memory://")
+        return MemoryBroker(history_size=history_size, history_age=history_age)
+    if scheme in _REDIS_SCHEMES:
+        return _redis_broker(url, history_size, history_age)
+    raise ValueError(f"unsupported broker URL {url!r}; expected memory:// or redis://host:port/db")
+
+
+def _redis_broker(url: str, history_size: int, history_age: float | None) -> RedisBroker:
+    try:
+        from eventwire.brokers.redis import DEFAULT_PREFIX, RedisBroker
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.partition(".")[0] != "redis":
+            raise
+        raise ModuleNotFoundError(_MISSING_REDIS, name=exc.name) from exc
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    prefixes = [value for name, value in query if name == "prefix"]
+    rest = urlencode([(name, value) for name, value in query if name != "prefix"])
+    return RedisBroker(
+        urlunsplit(parts._replace(query=rest)),
+        prefix=prefixes[-1] if prefixes else DEFAULT_PREFIX,
+        history_size=history_size,
+        history_age=history_age,
+    )

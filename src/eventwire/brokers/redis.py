@@ -1,0 +1,322 @@
+"""The Redis broker: seq and history in Redis, live fan-out over Redis Pub/Sub.
+
+Needs redis-py (``pip install 'eventwire[redis]'``) and Redis 5.0 or later.
+
+A publish is one Lua script, so it is atomic: it assigns the topic's next
+``seq`` (``meta.seq + 1``), appends the event to the topic's stream
+(trimmed to ``history_size`` events and ``history_age`` seconds), and
+publishes ``<seq>:<epoch>:<body>`` on the topic's channel. The live message
+and the history therefore always agree, and seqs are contiguous from 1
+under one epoch. Key layout and scripts: ``_redis_lua``.
+
+The epoch is a random token stored beside the counter, in the same hash. A
+flush or an eviction removes both together, so a counter that starts again
+from 1 always comes with a new epoch.
+
+Each node holds one Pub/Sub connection (``_redis_link``) subscribed to the
+topics and patterns it has local interest in. Commands (publish, position,
+history) use a small pool of other connections and never retry by
+themselves: a publish while Redis is unreachable raises BrokerUnavailable
+within ``connect_timeout`` or ``command_timeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.connection import AbstractConnection
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
+from redis.exceptions import (
+    BusyLoadingError,
+    ReadOnlyError,
+    RedisError,
+)
+from redis.exceptions import (
+    ConnectionError as RedisConnectionError,
+)
+from redis.exceptions import (
+    TimeoutError as RedisTimeoutError,
+)
+from redis.typing import EncodableT
+
+from eventwire.brokers._interest import Interests
+from eventwire.brokers._redis_link import Link, LinkSettings
+from eventwire.brokers._redis_lua import (
+    HISTORY_SCRIPT,
+    POSITION_SCRIPT,
+    PUBLISH_SCRIPT,
+    RedisKeys,
+)
+from eventwire.brokers._resume import Feed
+from eventwire.brokers.base import (
+    BrokerUnavailable,
+    HistoryPage,
+    InboundHandler,
+    Position,
+    ResetHandler,
+)
+from eventwire.brokers.memory import DEFAULT_HISTORY_AGE, DEFAULT_HISTORY_SIZE
+from eventwire.errors import BrokerError
+from eventwire.topics import is_pattern
+
+__all__ = ["DEFAULT_PREFIX", "RedisBroker"]
+
+log = logging.getLogger("eventwire.brokers.redis")
+
+DEFAULT_PREFIX = "eventwire"
+
+_UNREACHABLE = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    BusyLoadingError,
+    ReadOnlyError,
+    OSError,
+    TimeoutError,
+)
+"""Errors that mean "not now" (down, restarting, loading, failing over), not "never"."""
+
+
+class RedisBroker:
+    """A node's link to Redis.
+
+    ``url`` is a redis-py URL (``redis://[[user]:[password]@]host:port/db``,
+    ``rediss://`` for TLS, ``unix://``). ``prefix`` namespaces every key and
+    channel, so several gateways can share one Redis. Timings are seconds.
+    """
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        history_size: int = DEFAULT_HISTORY_SIZE,
+        history_age: float | None = DEFAULT_HISTORY_AGE,
+        connect_timeout: float = 1.0,
+        command_timeout: float = 2.0,
+        health_interval: float = 1.0,
+        health_timeout: float = 1.0,
+        backoff_initial: float = 0.05,
+        backoff_max: float = 2.0,
+    ) -> None:
+        if history_size < 0:
+            raise ValueError(f"history_size must be 0 or more, got {history_size}")
+        if history_age is not None and history_age <= 0:
+            raise ValueError(f"history_age must be positive or None, got {history_age}")
+        self.url = url
+        self.keys = RedisKeys(prefix)
+        self.history_size = history_size
+        self.history_age = history_age
+        self._max_age_ms = 0 if history_age is None else max(1, round(history_age * 1000))
+        self._timeouts = (connect_timeout, command_timeout)
+        self._link_settings = LinkSettings(
+            health_interval, health_timeout, backoff_initial, backoff_max
+        )
+        self.interests = Interests()
+        self._pool: ConnectionPool | None = None
+        self._client: Redis | None = None
+        self._scripts: dict[str, AsyncScript] = {}
+        self._feed: Feed | None = None
+        self._link: Link | None = None
+        self._reader: asyncio.Task[None] | None = None
+
+    @property
+    def shown_url(self) -> str:
+        """The URL without its password, for messages and logs."""
+        parts = urlsplit(self.url)
+        if parts.password is None:
+            return self.url
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return urlunsplit(parts._replace(netloc=netloc))
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def start(self, on_event: InboundHandler, on_reset: ResetHandler | None = None) -> None:
+        """Connect, then subscribe the node's link; BrokerUnavailable if Redis cannot be reached."""
+        await self.close()
+        connect_timeout, command_timeout = self._timeouts
+        self._pool = ConnectionPool.from_url(
+            self.url,
+            socket_connect_timeout=connect_timeout,
+            socket_timeout=command_timeout,
+            retry=Retry(NoBackoff(), 0),  # a publish is not idempotent: never resend it
+            protocol=2,
+            client_name="eventwire",
+        )
+        self._client = Redis(connection_pool=self._pool)
+        self._scripts = {
+            "publish": self._client.register_script(PUBLISH_SCRIPT),
+            "position": self._client.register_script(POSITION_SCRIPT),
+            "history": self._client.register_script(HISTORY_SCRIPT),
+        }
+        try:
+            await self.ping()
+        except BrokerError:
+            await self.close()
+            raise
+        self._feed = Feed(on_event, self.history, on_reset)
+        self._link = Link(
+            self._link_connection,
+            self.keys,
+            self.interests,
+            self._feed,
+            self._link_settings,
+            name=f"redis broker {self.shown_url}",
+        )
+        self._reader = asyncio.get_running_loop().create_task(self._link.run())
+        try:
+            async with asyncio.timeout(connect_timeout + command_timeout):
+                await self._link.wait_up()
+        except TimeoutError:
+            await self.close()
+            raise BrokerUnavailable(
+                f"Redis at {self.shown_url} answered, but its Pub/Sub link did not come up"
+            ) from None
+
+    async def close(self) -> None:
+        """Stop the link and close every connection; later publishes raise BrokerUnavailable."""
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+        self._link = None
+        self._feed = None
+        self.interests = Interests()  # a node that starts again declares its interest again
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.disconnect()
+
+    def _link_connection(self) -> AbstractConnection:
+        """A connection of its own for Pub/Sub, outside the pool, never retried by redis-py."""
+        assert self._pool is not None
+        kwargs: dict[str, Any] = {**self._pool.connection_kwargs}
+        kwargs.update(socket_timeout=None, client_name="eventwire:link", health_check_interval=0)
+        connection: AbstractConnection = self._pool.connection_class(**kwargs)
+        return connection
+
+    # -- the Broker ----------------------------------------------------------------
+
+    async def publish(self, topic: str, body: bytes) -> int:
+        """Assign the next seq, keep the event in history and send it live, in one step."""
+        args: list[EncodableT] = [
+            self.keys.channel(topic),
+            body,
+            secrets.token_hex(8),
+            self.history_size,
+            self._max_age_ms,
+        ]
+        with self._converted("publish"):
+            seq, _ = await self._script("publish")(keys=self._topic_keys(topic), args=args)
+        return int(seq)
+
+    async def position(self, topic: str) -> Position:
+        with self._converted("position"):
+            script = self._script("position")
+            seq, epoch = await script(keys=[self.keys.meta(topic)], args=[secrets.token_hex(8)])
+        return Position(int(seq), epoch.decode())
+
+    async def history(self, topic: str, since: int, limit: int) -> HistoryPage:
+        """At most ``limit`` events of ``topic`` after ``since``, and the position, read at once."""
+        if since < 0:
+            raise ValueError(f"since must be 0 or more, got {since}")
+        if limit < 1:
+            raise ValueError(f"limit must be 1 or more, got {limit}")
+        args: list[EncodableT] = [secrets.token_hex(8), since, limit, self._max_age_ms]
+        with self._converted("history"):
+            reply = await self._script("history")(keys=self._topic_keys(topic), args=args)
+        seq, epoch, flat = int(reply[0]), reply[1].decode(), reply[2]
+        events = [(int(flat[i]), bytes(flat[i + 1])) for i in range(0, len(flat), 2)]
+        first = events[0][0] if events else seq + 1
+        return HistoryPage(events, Position(seq, epoch), since < seq and first > since + 1)
+
+    async def add_interest(self, topic: str) -> None:
+        """Subscribe this node; returns once Redis confirmed it (at once while the link is down).
+
+        It never fails for an unreachable Redis: the interest is recorded and
+        the link subscribes to it when it is back. For a topic, its position
+        is read first, and events published between that read and the
+        subscription are caught up from history.
+        """
+        link, feed = self._started()
+        start = None
+        if not is_pattern(topic):
+            # If Redis is unreachable the link is down too: it subscribes when it is back.
+            with contextlib.suppress(BrokerUnavailable):
+                start = await self.position(topic)
+        if not self.interests.add(topic):
+            return
+        if not is_pattern(topic):
+            feed.track(topic, start)
+        await link.subscribe(topic)
+
+    async def remove_interest(self, topic: str) -> None:
+        if self._link is None or self._feed is None or not self.interests.remove(topic):
+            return
+        self._feed.forget(topic)
+        await self._link.unsubscribe(topic)
+
+    # -- health --------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        """True while the node's Pub/Sub link is subscribed to every interest."""
+        return self._link is not None and self._link.up
+
+    async def ping(self) -> float:
+        """Round trip of a PING on a command connection, in seconds."""
+        if self._client is None:
+            raise BrokerUnavailable(f"the Redis broker for {self.shown_url} is not started")
+        started = time.perf_counter()
+        with self._converted("ping"):
+            await self._client.ping()
+        return time.perf_counter() - started
+
+    def counters(self) -> dict[str, int]:
+        """``link_losses``, and events ``recovered`` from history or ``missed`` for good."""
+        link, feed = self._link, self._feed
+        return {
+            "link_losses": link.losses if link is not None else 0,
+            "events_recovered": feed.recovered if feed is not None else 0,
+            "events_missed": feed.missed if feed is not None else 0,
+            "epoch_changes": feed.epoch_changes if feed is not None else 0,
+        }
+
+    # -- helpers -------------------------------------------------------------------
+
+    def _topic_keys(self, topic: str) -> list[str]:
+        return [self.keys.meta(topic), self.keys.history(topic)]
+
+    def _script(self, name: str) -> AsyncScript:
+        if self._client is None:
+            raise BrokerUnavailable(f"the Redis broker for {self.shown_url} is not started")
+        return self._scripts[name]
+
+    def _started(self) -> tuple[Link, Feed]:
+        if self._link is None or self._feed is None:
+            raise BrokerUnavailable(f"the Redis broker for {self.shown_url} is not started")
+        return self._link, self._feed
+
+    @contextlib.contextmanager
+    def _converted(self, what: str) -> Iterator[None]:
+        """Redis' errors as ours, at the boundary: unreachable or refused."""
+        try:
+            yield
+        except _UNREACHABLE as exc:
+            raise BrokerUnavailable(
+                f"{what}: Redis at {self.shown_url} is unreachable: {exc}"
+            ) from exc
+        except RedisError as exc:
+            raise BrokerError(f"{what}: Redis at {self.shown_url} refused: {exc}") from exc

@@ -1,0 +1,142 @@
+"""Gateways on a real Redis: events cross nodes, and the link survives what Redis does to it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+import pytest
+
+from eventwire.brokers import BrokerUnavailable, Health
+from eventwire.server import Gateway
+from eventwire.testing import TestClient, running_gateway
+from tests.integration.conftest import TIMEOUT, StartGateway, eventually
+from tests.integration.redisproc import RedisProcess, free_port
+
+
+def event(topic: str, n: int) -> dict[str, Any]:
+    return {"topic": topic, "event": "ADDED", "data": {"entity_id": f"e{n}", "payload": {"n": n}}}
+
+
+async def publish_http(gateway: Gateway, topic: str, n: int) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=TIMEOUT) as http:
+        return await http.post("/v1/publish", json=event(topic, n))
+
+
+def counters(gateway: Gateway) -> Mapping[str, int]:
+    """The gateway's broker link counters (a Redis broker reports its health)."""
+    assert isinstance(gateway.broker, Health)
+    return gateway.broker.counters()
+
+
+async def expect_seqs(client: TestClient, topic: str, seqs: list[int]) -> None:
+    for seq in seqs:
+        received = await client.expect(topic, timeout=TIMEOUT)
+        assert (received.seq, received.payload) == (seq, {"n": seq})
+
+
+async def test_an_event_published_on_one_node_reaches_subscribers_of_another(
+    start_gateway: StartGateway,
+) -> None:
+    a, b = await start_gateway(), await start_gateway()
+    async with TestClient(b.ws_url) as on_b, TestClient(a.ws_url) as on_a:
+        await on_b.subscribe("gift-list:1")
+        await on_a.subscribe("gift-list:1")
+        for n in range(1, 6):
+            response = await publish_http(a, "gift-list:1", n)
+            assert response.json()["seq"] == n
+        await expect_seqs(on_b, "gift-list:1", [1, 2, 3, 4, 5])
+        await expect_seqs(on_a, "gift-list:1", [1, 2, 3, 4, 5])
+        await on_b.expect_nothing("gift-list:1")
+
+
+async def test_a_killed_pubsub_connection_is_noticed_resubscribed_and_caught_up(
+    redis_server: RedisProcess, start_gateway: StartGateway
+) -> None:
+    a, b = await start_gateway(), await start_gateway()
+    async with TestClient(b.ws_url) as client:
+        await client.subscribe("room:lobby")
+        await a.publish(event("room:lobby", 1))
+        await expect_seqs(client, "room:lobby", [1])
+        redis_server.command("CLIENT", "KILL", "TYPE", "pubsub")
+        # Node B's subscription is gone; it cannot be back within its first
+        # backoff (50 ms at least), so this event misses its live channel.
+        await a.publish(event("room:lobby", 2))
+        await eventually(lambda: counters(b)["link_losses"] == 1, "node B notices")
+        await eventually(lambda: b.ready, "node B is subscribed again")
+        await a.publish(event("room:lobby", 3))
+        await expect_seqs(client, "room:lobby", [2, 3])
+    assert counters(b)["events_recovered"] == 1
+
+
+async def test_a_node_is_not_ready_while_its_link_is_down(
+    redis_server: RedisProcess, start_gateway: StartGateway
+) -> None:
+    b = await start_gateway()
+    async with TestClient(b.ws_url) as client, httpx.AsyncClient(timeout=TIMEOUT) as http:
+        await client.subscribe("room:lobby")
+        assert (await http.get(b.url + "/readyz")).status_code == 200
+        # Kill the Pub/Sub connection, then hold Redis for half a second so
+        # that the window in which node B is not subscribed can be seen.
+        redis_server.command("CLIENT", "KILL", "TYPE", "pubsub")
+        redis_server.command("CLIENT", "PAUSE", "500", "ALL")
+        took = await eventually(lambda: not b.ready, "node B reports not ready")
+        assert took < 1.0
+        assert (await http.get(b.url + "/readyz")).status_code == 503
+        await eventually(lambda: b.ready, "node B is subscribed again")
+        assert (await http.get(b.url + "/readyz")).status_code == 200
+        await b.publish(event("room:lobby", 1))
+        await expect_seqs(client, "room:lobby", [1])
+
+
+async def test_a_redis_restart_fails_publishes_fast_and_nodes_resume(
+    redis_server: RedisProcess, start_gateway: StartGateway
+) -> None:
+    a, b = await start_gateway(), await start_gateway()
+    async with TestClient(b.ws_url) as client:
+        await client.subscribe("gift-list:1", "gift-list:2")
+        await a.publish(event("gift-list:1", 1))
+        await expect_seqs(client, "gift-list:1", [1])
+        redis_server.kill()
+        started = time.monotonic()
+        with pytest.raises(BrokerUnavailable):
+            await a.broker.publish("gift-list:1", b"{}")
+        assert time.monotonic() - started < 1.0  # refused at once, not accepted and lost
+        await eventually(lambda: not a.ready and not b.ready, "both nodes report not ready")
+        redis_server.start()  # same port, empty: every topic's history is gone
+        await eventually(lambda: a.ready and b.ready, "both nodes are subscribed again")
+        published = await a.publish(event("gift-list:2", 1))
+        assert published.seq == 1
+        await expect_seqs(client, "gift-list:2", [1])
+    assert counters(b)["epoch_changes"] >= 1  # gift-list:1 now lives in a new epoch
+
+
+async def test_an_unresponsive_redis_is_detected_by_the_health_check(
+    redis_server: RedisProcess, start_gateway: StartGateway
+) -> None:
+    b = await start_gateway()
+    async with TestClient(b.ws_url) as client:
+        await client.subscribe("room:lobby")
+        assert redis_server.pid is not None
+        os.kill(redis_server.pid, signal.SIGSTOP)  # connections stay open, nothing answers
+        try:
+            took = await eventually(lambda: not b.ready, "node B notices", timeout=5.0)
+            assert took < 3.0  # health_interval + health_timeout, with some slack
+        finally:
+            os.kill(redis_server.pid, signal.SIGCONT)
+        await eventually(lambda: b.ready, "node B is subscribed again")
+        await b.publish(event("room:lobby", 1))
+        await expect_seqs(client, "room:lobby", [1])
+
+
+async def test_a_gateway_does_not_start_without_its_redis() -> None:
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"
+    started = time.monotonic()
+    with pytest.raises(BrokerUnavailable, match="unreachable"):
+        async with running_gateway(broker=nowhere):
+            pass
+    assert time.monotonic() - started < 2.0
