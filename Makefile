@@ -19,7 +19,7 @@ system-deps:  ## redis-server, nats-server, chromium, node: apt-get installs wha
 	scripts/system-deps.sh
 
 test: $(STAMP) system-deps lint  ## everything CI runs
-	$(BIN)/pytest
+	EVENTWIRE_REQUIRE_REDIS=1 $(BIN)/pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench examples
