@@ -70,15 +70,44 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="one JSON envelope per line (JSONL), e.g. to record traffic",
     )
+    catalog = commands.add_parser("catalog", help="the event catalog")
+    catalog_commands = catalog.add_subparsers(dest="catalog_command", required=True)
+    export = catalog_commands.add_parser("export", help="print the catalog in a format")
+    export.add_argument("--catalog", required=True, help="module:attribute or a .json file")
+    export.add_argument(
+        "--format",
+        dest="fmt",
+        default="json",
+        choices=["json", "asyncapi", "jsonschema", "typescript", "zod", "html"],
+    )
+    export.add_argument("--server-url", help="the WebSocket URL to name in AsyncAPI")
+
+    lint = commands.add_parser("lint", help="check a catalog and recorded traffic")
+    lint.add_argument("files", nargs="*", help="JSONL files of envelopes ('-' for stdin)")
+    lint.add_argument("--catalog", help="module:attribute or a .json file")
+    lint.add_argument("--format", dest="fmt", default="text", choices=["text", "json"])
+    lint.add_argument("--rule", action="append", default=[], help="RULE=error|warning|info|off")
+    lint.add_argument(
+        "--publishes", action="store_true", help="the lines are publishes (no timestamps yet)"
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    runner = {"serve": _serve, "publish": _publish, "tail": _tail}[args.command]
+    runner = {
+        "serve": _serve,
+        "publish": _publish,
+        "tail": _tail,
+        "catalog": _catalog,
+        "lint": _lint,
+    }[args.command]
     try:
         return runner(args)
     except KeyboardInterrupt:
+        return 0
+    except BrokenPipeError:  # `eventwire catalog export ... | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
 
 
@@ -205,3 +234,58 @@ def _tail(args: argparse.Namespace) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         return int(_run(tail()))
     return 0
+
+
+def _catalog(args: argparse.Namespace) -> int:
+    from eventwire.catalog import CatalogLoadError, load_catalog
+    from eventwire.catalog.export import export_catalog
+
+    try:
+        catalog = load_catalog(args.catalog)
+    except CatalogLoadError as exc:
+        print(f"eventwire: {exc}", file=sys.stderr)
+        return 2
+    print(export_catalog(catalog, args.fmt, server_url=args.server_url))
+    return 0
+
+
+def _lint(args: argparse.Namespace) -> int:
+    from eventwire.catalog import CatalogLoadError, load_catalog
+    from eventwire.catalog.lint import (
+        LintConfig,
+        exit_status,
+        format_findings,
+        lint_catalog,
+        lint_lines,
+        report,
+    )
+
+    try:
+        config = LintConfig.parse(args.rule)
+        catalog = load_catalog(args.catalog) if args.catalog else None
+    except (CatalogLoadError, ValueError) as exc:
+        print(f"eventwire: {exc}", file=sys.stderr)
+        return 2
+    if catalog is None and not args.files:
+        print("eventwire: give --catalog, JSONL files, or both", file=sys.stderr)
+        return 2
+    findings = lint_catalog(catalog, config) if catalog is not None else []
+    for name in args.files:
+        try:
+            with contextlib.ExitStack() as stack:
+                lines = sys.stdin.buffer if name == "-" else stack.enter_context(open(name, "rb"))
+                findings += lint_lines(
+                    lines,
+                    catalog=catalog,
+                    config=config,
+                    source=name,
+                    stamped_by_server=args.publishes,
+                )
+        except OSError as exc:
+            print(f"eventwire: cannot read {name}: {exc}", file=sys.stderr)
+            return 2
+    if args.fmt == "json":
+        print(orjson.dumps(report(findings), option=orjson.OPT_INDENT_2).decode())
+    else:
+        print(format_findings(findings))
+    return exit_status(findings)

@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import orjson
 import pytest
@@ -197,3 +198,39 @@ async def test_tail_jsonl_prints_envelopes(gateway: Gateway) -> None:
     assert envelope["data"]["payload"] is None  # a null payload is kept
     assert envelope["seq"] == 1
     assert "user_id" not in envelope["data"]  # absent optionals left out
+
+
+async def test_catalog_export_formats() -> None:
+    code, out, _ = await run_cli("catalog", "export", "--catalog", "eventwire.demo:catalog")
+    assert code == 0
+    assert list(orjson.loads(out)["resources"]) == ["gift-list", "room", "import"]
+    code, out, _ = await run_cli(
+        "catalog", "export", "--catalog", "eventwire.demo:catalog", "--format", "asyncapi"
+    )
+    assert (code, orjson.loads(out)["asyncapi"]) == (0, "3.0.0")
+    code, out, _ = await run_cli(
+        "catalog", "export", "--catalog", "eventwire.demo:catalog", "--format", "typescript"
+    )
+    assert code == 0
+    assert 'event: "GIFT_PURCHASED"' in out
+    code, _, err = await run_cli("catalog", "export", "--catalog", "no.such.module:catalog")
+    assert code == 2
+    assert "no.such.module" in err
+
+
+async def test_lint_reports_findings_and_exit_status(tmp_path: Path) -> None:
+    traffic = tmp_path / "traffic.jsonl"
+    traffic.write_text(
+        '{"topic":"gift-list:123:gift:456","event":"update","data":{"entity_id":"x","payload":{}}}\n'
+        "not json\n"
+    )
+    code, out, _ = await run_cli("lint", str(traffic), "--format", "json")
+    assert code == 1
+    rules = {f["rule"] for f in orjson.loads(out)["findings"]}
+    assert {"EW102", "EW201", "EW001"} <= rules
+    code, out, _ = await run_cli("lint", "--catalog", "eventwire.demo:catalog")
+    assert code == 0
+    code, _, _ = await run_cli(
+        "lint", str(traffic), "--rule", "EW201=off", "--rule", "EW301=off", "--rule", "EW001=off"
+    )
+    assert code == 0
