@@ -203,3 +203,31 @@ async def test_a_shared_http_client_is_left_open(eventwire_gateway: Gateway) -> 
         assert not http.is_closed
         response = await http.get(f"{eventwire_gateway.url}/v1/topics/{TOPIC}")
         assert response.json()["position"]["seq"] == 1
+
+
+async def test_updated_from_before_and_after_picks_the_payload_mode(
+    publisher: Sender, eventwire_client: ClientFactory
+) -> None:
+    client = await eventwire_client()
+    await client.subscribe(TOPIC)
+    before = {"id": "gift-456", "name": "Kite", "notes": "red", "blob": "x" * 20_000}
+    after = {"id": "gift-456", "name": "Big kite", "blob": "x" * 20_000}  # notes removed
+    small_before = {"id": "gift-7", "name": "Kite", "notes": "red"}
+    small_after = {"id": "gift-7", "name": "Big kite"}
+
+    await publisher.updated(TOPIC, entity_id="gift-7", before=small_before, after=small_after)
+    await publisher.updated(TOPIC, entity_id="gift-456", before=before, after=after)
+    await publisher.updated(TOPIC, entity_id="gift-7", before=small_before, after=small_after,
+                            mode="partial")  # fmt: skip
+    await publisher.updated(TOPIC, entity_id="gift-7", after=small_after, mode="reference")
+
+    full = await client.expect(TOPIC, "UPDATED")
+    assert full.data.payload == small_after  # small: the full DTO
+    patch = await client.expect(TOPIC, "UPDATED")
+    assert patch.data.payload == {"name": "Big kite", "notes": None}  # large: RFC 7396 patch
+    forced = await client.expect(TOPIC, "UPDATED")
+    assert forced.data.payload == {"name": "Big kite", "notes": None}
+    reference = await client.expect(TOPIC, "UPDATED")
+    assert reference.data.payload is None
+    with pytest.raises(TypeError):
+        await publisher.updated(TOPIC, entity_id="gift-7")

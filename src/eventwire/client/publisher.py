@@ -31,6 +31,7 @@ import httpx
 import orjson
 from pydantic import BaseModel
 
+from eventwire.catalog.modes import PayloadMode, update_payload
 from eventwire.client.errors import GatewayUnreachable
 from eventwire.errors import BrokerError, ProtocolError, PublishFailed
 
@@ -48,6 +49,10 @@ __all__ = [
 ]
 
 R = TypeVar("R")
+
+_UNSET: Any = object()
+_SERVER_FIELDS = len(b',"timestamp":"2026-01-01T00:00:00.000Z","seq":1234567890')
+"""What the gateway adds to an event, for sizing ``auto`` payloads as delivered."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,8 +123,31 @@ class EventHelpers(ABC, Generic[R]):
         """``ADDED``: ``payload`` is the new entity's full DTO."""
         return self.emit(topic, "ADDED", entity_id=entity_id, payload=payload, **meta)
 
-    def updated(self, topic: str, *, entity_id: str, payload: Any, **meta: Unpack[Metadata]) -> R:
-        """``UPDATED``: the full DTO, only the changed fields, or None (reference only)."""
+    def updated(
+        self,
+        topic: str,
+        *,
+        entity_id: str,
+        payload: Any = _UNSET,
+        before: Any = None,
+        after: Any = None,
+        mode: PayloadMode | str = PayloadMode.AUTO,
+        **meta: Unpack[Metadata],
+    ) -> R:
+        """``UPDATED``: give ``payload``, or ``before`` and ``after`` and let ``mode`` choose.
+
+        ``payload`` is the full DTO, only the changed fields, or None
+        (reference only). With ``after`` the payload is computed (the seed's
+        three modes): ``auto`` sends the full DTO while the whole event stays
+        within 10 KB and the RFC 7396 merge patch from ``before`` above it;
+        ``full``, ``partial`` and ``reference`` force one.
+        """
+        if after is not None:
+            bare = orjson.dumps(envelope(topic, "UPDATED", entity_id, None, meta))
+            overhead = len(bare) - len(b"null") + _SERVER_FIELDS
+            payload = update_payload(before, after, mode, overhead=overhead)
+        elif payload is _UNSET:
+            raise TypeError("updated() needs payload=, or after= (and before=)")
         return self.emit(topic, "UPDATED", entity_id=entity_id, payload=payload, **meta)
 
     def deleted(self, topic: str, *, entity_id: str, **meta: Unpack[Metadata]) -> R:
