@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit e2e bench clean system-deps
+.PHONY: run test lint unit e2e js bench clean system-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ system-deps:  ## redis-server, nats-server, chromium, node: apt-get installs wha
 
 test: $(STAMP) system-deps lint  ## everything CI runs
 	EVENTWIRE_REQUIRE_REDIS=1 $(BIN)/pytest
+	$(MAKE) js
+
+js: $(STAMP)  ## the JavaScript client: unit and end-to-end tests against real gateways (Node 20+)
+	cd clients/js && EVENTWIRE_PYTHON=$(abspath $(BIN)/python) npm test
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench examples

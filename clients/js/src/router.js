@@ -1,0 +1,217 @@
+/**
+ * The client's inbound side: which subscriptions receive which topic, and
+ * each topic's TopicStream. No I/O, never waits.
+ *
+ * The client feeds it the events and SUBSCRIBED replies it reads; the router
+ * asks each topic's stream what is new and hands new events and gaps to the
+ * callbacks it was built with. A topic's stream lives as long as some
+ * subscription receives the topic: subscribing again later starts afresh
+ * from the position SUBSCRIBED reports, as a first subscription does.
+ *
+ * @module
+ */
+
+import { TopicStream } from './streams.js';
+
+/** @typedef {import('./errors.js').EventwireError} EventwireError */
+/** @typedef {import('./streams.js').Gap} Gap */
+/** @typedef {import('./streams.js').Position} Position */
+
+/** One `client.subscribe()` call: a topic, its handlers, and a promise for its SUBSCRIBED. */
+export class Subscription {
+  #resolve;
+  #reject;
+  #settled = false;
+
+  /**
+   * @param {string} topic
+   * @param {unknown} handlers checked by dispatch.checkHandlers
+   * @param {((gap: Gap) => void) | undefined} onGap
+   */
+  constructor(topic, handlers, onGap) {
+    this.topic = topic;
+    this.handlers = handlers;
+    this.onGap = onGap;
+    this.active = true;
+    /** @type {Promise<Position>} */
+    this.ready = new Promise((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    this.ready.catch(() => {}); // awaiting it is optional: never an unhandled rejection
+  }
+
+  /** The gateway accepted the topic. @param {Position} position */
+  confirm(position) {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#resolve(position);
+  }
+
+  /** No more events; `ready`, if still waiting, rejects with `error`. @param {EventwireError} error */
+  end(error) {
+    this.active = false;
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#reject(error);
+  }
+}
+
+/** Topic → subscriptions, and topic → stream. */
+export class Router {
+  /** @type {Map<string, Set<Subscription>>} */
+  #routes = new Map();
+  /** @type {Map<string, TopicStream>} */
+  #streams = new Map();
+  #deliver;
+  #gap;
+
+  /**
+   * @param {{deliver: (event: any, subscriptions: Subscription[]) => void,
+   *          gap: (gap: Gap, subscriptions: Subscription[]) => void}} callbacks
+   */
+  constructor({ deliver, gap }) {
+    this.#deliver = deliver;
+    this.#gap = gap;
+  }
+
+  /** Topics some subscription receives. */
+  get topics() {
+    return [...this.#routes.keys()];
+  }
+
+  /** The last position delivered per subscribed topic. */
+  get positions() {
+    const positions = new Map();
+    for (const [topic, stream] of this.#streams) {
+      if (stream.position !== null) positions.set(topic, stream.position);
+    }
+    return positions;
+  }
+
+  /** @param {string} topic */
+  has(topic) {
+    return this.#routes.has(topic);
+  }
+
+  /** @param {string} topic */
+  subscriptionsOf(topic) {
+    return [...(this.#routes.get(topic) ?? [])];
+  }
+
+  /** Every routed subscription. */
+  all() {
+    return [...this.#routes.values()].flatMap((subs) => [...subs]);
+  }
+
+  /** @param {string} topic */
+  positionOf(topic) {
+    return this.#streams.get(topic)?.position ?? null;
+  }
+
+  /**
+   * Positions to recover from (SUBSCRIBE's `since`), for topics that have one.
+   * @param {string[]} topics
+   */
+  since(topics) {
+    /** @type {Record<string, Position>} */
+    const since = {};
+    for (const topic of topics) {
+      const position = this.positionOf(topic);
+      if (position !== null) since[topic] = position;
+    }
+    return since;
+  }
+
+  /**
+   * Route `sub` its topic's events; true when nobody received the topic before.
+   * @param {Subscription} sub
+   */
+  add(sub) {
+    const routes = this.#routes.get(sub.topic);
+    if (routes !== undefined) {
+      routes.add(sub);
+      return false;
+    }
+    this.#routes.set(sub.topic, new Set([sub]));
+    this.#streamOf(sub.topic).subscribing({ resume: false });
+    return true;
+  }
+
+  /**
+   * Stop routing `sub`; true when nobody receives its topic any more.
+   * @param {Subscription} sub
+   */
+  remove(sub) {
+    const routes = this.#routes.get(sub.topic);
+    if (routes === undefined || !routes.delete(sub) || routes.size > 0) return false;
+    this.#routes.delete(sub.topic);
+    this.#streams.delete(sub.topic); // a new subscription starts afresh from its SUBSCRIBED
+    return true;
+  }
+
+  /** Forget every route; the subscriptions that had one. */
+  clear() {
+    const subs = this.all();
+    this.#routes.clear();
+    this.#streams.clear();
+    return subs;
+  }
+
+  /** A new connection is about to resubscribe every topic: missed events become gaps. */
+  resuming() {
+    for (const topic of this.#routes.keys()) this.#streamOf(topic).subscribing({ resume: true });
+    return this.topics;
+  }
+
+  /** SUBSCRIBEs in flight will never be answered: release what their topics held. */
+  connectionLost() {
+    for (const [topic, stream] of this.#streams) {
+      if (stream.awaiting) this.#release(topic, stream.abandon());
+    }
+  }
+
+  /**
+   * SUBSCRIBED: each topic's position sets its baseline and releases held
+   * events. Returns the topics it confirmed, with their positions.
+   * @param {any} payload
+   * @returns {Array<[string, Position | null]>}
+   */
+  subscribed(payload) {
+    const topics = Array.isArray(payload?.topics) ? payload.topics : [];
+    const positions = payload?.positions ?? {};
+    /** @type {Array<[string, Position | null]>} */
+    const confirmed = [];
+    for (const topic of topics) {
+      const stream = this.#streams.get(topic);
+      if (stream === undefined || !this.#routes.has(topic)) continue;
+      const { seq, epoch } = positions[topic] ?? {};
+      const known = Number.isSafeInteger(seq) && typeof epoch === 'string';
+      this.#release(topic, known ? stream.subscribed(seq, epoch) : stream.abandon());
+      confirmed.push([topic, stream.position]);
+    }
+    return confirmed;
+  }
+
+  /**
+   * One event read from the connection.
+   * @param {{topic: string, seq?: number}} event
+   */
+  event(event) {
+    const stream = this.#streams.get(event.topic);
+    if (stream !== undefined && this.#routes.has(event.topic)) this.#release(event.topic, stream.receive(event));
+  }
+
+  /** @param {string} topic */
+  #streamOf(topic) {
+    let stream = this.#streams.get(topic);
+    if (stream === undefined) this.#streams.set(topic, (stream = new TopicStream(topic)));
+    return stream;
+  }
+
+  /** Gaps first, then events, to the topic's subscriptions of the moment. */
+  #release(topic, { events, gaps }) {
+    for (const gap of gaps) this.#gap(gap, this.subscriptionsOf(topic));
+    for (const event of events) this.#deliver(event, this.subscriptionsOf(topic));
+  }
+}
