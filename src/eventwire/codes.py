@@ -36,6 +36,12 @@ class ErrorCode(enum.StrEnum):
     SHUTTING_DOWN = "SHUTTING_DOWN"
     NOT_READY = "NOT_READY"
     INTERNAL_ERROR = "INTERNAL_ERROR"
+    # Authentication and authorization (eventwire.auth.AuthCode mirrors these).
+    UNAUTHORIZED = "UNAUTHORIZED"  # no usable token or key: get a valid one
+    TOKEN_EXPIRED = "TOKEN_EXPIRED"  # the token's exp passed: AUTH with a fresh token
+    FORBIDDEN = "FORBIDDEN"  # this topic or action is not allowed: do not retry
+    REVOKED = "REVOKED"  # an operator ended access: not again with the same token
+    TOO_MANY_CONNECTIONS = "TOO_MANY_CONNECTIONS"  # a connection cap: close others, or wait
 
 
 _HTTP_STATUS: dict[ErrorCode, int] = {
@@ -55,6 +61,11 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.SHUTTING_DOWN: 503,
     ErrorCode.NOT_READY: 503,
     ErrorCode.INTERNAL_ERROR: 500,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.TOKEN_EXPIRED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.REVOKED: 403,
+    ErrorCode.TOO_MANY_CONNECTIONS: 429,
 }
 
 
@@ -72,9 +83,14 @@ class CloseCode(enum.IntEnum):
     INVALID_DATA = 1007  # text frame that is not UTF-8
     MESSAGE_TOO_BIG = 1009  # inbound frame over the limit: never resend it
     INTERNAL_ERROR = 1011  # server bug: reconnect with backoff
+    TOKEN_EXPIRED = 4001  # token expired, not refreshed in the grace: new token, reconnect
     HEARTBEAT_TIMEOUT = 4002  # no pong in time: reconnect with backoff
+    AUTH_TIMEOUT = 4003  # no AUTH within auth_timeout: reconnect, authenticate at once
     SLOW_CONSUMER = 4008  # outbound buffer over its limit: reconnect, read faster
+    TOO_MANY_CONNECTIONS = 4009  # a connection cap after AUTH: reconnect after a long backoff
     FLOODING = 4029  # far past the command rate limit: reconnect after backoff
+    UNAUTHORIZED = 4501  # the token was refused: not again without a different token
+    REVOKED = 4503  # an operator revoked access: not again with the same token
 
 
 def should_reconnect(code: int) -> bool:

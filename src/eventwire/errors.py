@@ -6,7 +6,15 @@
     ├── ProtocolError          a frame, event or request broke the protocol;
     │                          carries an ErrorCode, a message and details
     │   └── ValidationFailed   one or more fields were wrong (VALIDATION_ERROR)
+    ├── AuthError              a token, key or request was refused (eventwire.auth);
+    │                          carries an AuthCode equal to an ErrorCode
+    │                          (ErrorCode(err.code) converts), a message, details
+    │                          and the close code that ends a WebSocket refused by it
+    ├── AuthConfigError        the auth settings cannot work (a missing key file,
+    │                          a policy that does not import): raised at start-up
     ├── BrokerError            the broker failed or is unreachable
+    │   ├── BrokerUnavailable  it cannot be reached: nothing was stored (eventwire.brokers)
+    │   └── NotAvailable       it lacks a capability asked for (history)
     └── ClientError            raised by the Python client and publisher
         ├── ConnectionLost     the WebSocket closed (carries the close code)
         └── PublishFailed      the gateway refused a publish (carries the

@@ -99,3 +99,31 @@ def test_all_zero_trace_id_is_none() -> None:
 )
 def test_malformed_traceparent_is_none(header: str | None) -> None:
     assert trace_id_from_traceparent(header) is None
+
+
+# --- auth codes --------------------------------------------------------------------
+
+
+def test_auth_codes_mirror_the_auth_core() -> None:
+    from eventwire.auth import AuthClose, AuthCode
+    from eventwire.auth.errors import auth_http_status
+
+    for code in AuthCode:
+        assert ErrorCode(code.value).value == code.value
+        assert http_status(ErrorCode(code.value)) == auth_http_status(code)
+    for close in AuthClose:
+        assert int(CloseCode[close.name]) == int(close)
+
+
+@pytest.mark.parametrize(
+    ("code", "reconnect"),
+    [
+        (CloseCode.TOKEN_EXPIRED, True),
+        (CloseCode.AUTH_TIMEOUT, True),
+        (CloseCode.TOO_MANY_CONNECTIONS, True),
+        (CloseCode.UNAUTHORIZED, False),
+        (CloseCode.REVOKED, False),
+    ],
+)
+def test_auth_close_codes_follow_the_range_rule(code: CloseCode, reconnect: bool) -> None:
+    assert should_reconnect(code) is reconnect

@@ -84,10 +84,26 @@ def test_command_frame_round_trips() -> None:
     }
 
 
-def test_non_system_topic_is_a_client_publish() -> None:
+def test_publish_carries_the_event_undecoded() -> None:
+    event = {"topic": "gift-list:1", "event": "UPDATED", "data": {"entity_id": "gift-1"}}
+    result = decode_command(_frame("PUBLISH", "pub-1", {"event": event}))
+    assert result == Publish("pub-1", event)
+
+
+@pytest.mark.parametrize("payload", [None, {}, {"event": {}, "extra": 1}])
+def test_publish_needs_exactly_an_event(payload: Any) -> None:
+    rejected = _rejected(decode_command(_frame("PUBLISH", "pub-1", payload)))
+    assert rejected.request_id == "pub-1"
+    assert rejected.error.code is ErrorCode.VALIDATION_ERROR
+    assert rejected.error.details["field"].startswith("data.payload")
+
+
+def test_a_bare_event_frame_is_not_a_command() -> None:
     raw = {"topic": "gift-list:1", "event": "UPDATED", "data": {"entity_id": "gift-1"}}
-    result = decode_command(orjson.dumps(raw))
-    assert result == Publish("gift-1", raw)
+    rejected = _rejected(decode_command(orjson.dumps(raw)))
+    assert rejected.request_id == "gift-1"
+    assert rejected.error.code is ErrorCode.NOT_SUPPORTED
+    assert "PUBLISH" in rejected.error.message
 
 
 @pytest.mark.parametrize("data", [b"{not json", b"", b"\xff\xfe", "{'single': 'quotes'}"])

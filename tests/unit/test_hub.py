@@ -10,7 +10,7 @@ import pytest
 from eventwire.brokers.memory import MemoryBroker
 from eventwire.envelope import Event
 from eventwire.errors import BrokerError
-from eventwire.server.hub import Hub, Outbound, text_frame
+from eventwire.server.hub import EVERYONE, NO_TENANT, Audience, Hub, Outbound, text_frame
 from eventwire.server.metrics import Metrics
 
 BODY = (
@@ -20,7 +20,8 @@ BODY = (
 
 
 class FakeSubscriber:
-    def __init__(self) -> None:
+    def __init__(self, audience: Audience = EVERYONE) -> None:
+        self.audience = audience
         self.delivered: list[Outbound] = []
 
     def deliver(self, message: Outbound) -> None:
@@ -135,6 +136,98 @@ async def test_handlers_receive_matching_events() -> None:
     await asyncio.sleep(0)
     assert len(seen) == 1
     assert [r.pattern for r in hub.handlers()] == ["user:*"]
+
+
+# --- tenant in data ------------------------------------------------------------
+
+
+def _tagged(tenant: str | None, payload: object = None) -> bytes:
+    data: dict[str, object] = {"entity_id": "e", "payload": payload}
+    if tenant is not None:
+        data["tenant_id"] = tenant
+    data["timestamp"] = "2026-11-25T21:00:00.000Z"
+    return orjson.dumps({"topic": "room:lobby", "event": "ADDED", "data": data})
+
+
+def _audiences() -> tuple[Hub, dict[str, FakeSubscriber]]:
+    hub, _ = _hub()
+    who = {
+        "acme": FakeSubscriber("acme"),
+        "acme-2": FakeSubscriber("acme"),
+        "globex": FakeSubscriber("globex"),
+        "no-tenant": FakeSubscriber(NO_TENANT),
+        "global-admin": FakeSubscriber(EVERYONE),
+    }
+    for subscriber in who.values():
+        hub.subscribe("room:lobby", subscriber)
+    return hub, who
+
+
+def _got(who: dict[str, FakeSubscriber]) -> set[str]:
+    return {name for name, subscriber in who.items() if subscriber.delivered}
+
+
+def test_a_tenant_tagged_event_reaches_its_tenant_and_global_admins() -> None:
+    hub, who = _audiences()
+    assert hub.subscriber_count("room:lobby") == 5
+    assert hub.dispatch("room:lobby", 1, _tagged("acme")) == 3
+    assert _got(who) == {"acme", "acme-2", "global-admin"}
+    assert who["acme"].delivered[0] is who["global-admin"].delivered[0]  # one Outbound
+
+
+def test_an_untagged_event_reaches_everyone() -> None:
+    hub, who = _audiences()
+    assert hub.dispatch("room:lobby", 1, _tagged(None)) == 5
+    assert _got(who) == set(who)
+
+
+def test_a_tenant_id_in_the_payload_is_not_the_events_tenant() -> None:
+    hub, who = _audiences()
+    hub.dispatch("room:lobby", 1, _tagged(None, {"tenant_id": "globex"}))
+    assert _got(who) == set(who)
+    hub2, who2 = _audiences()
+    hub2.dispatch("room:lobby", 1, _tagged("globex", {"tenant_id": "acme"}))
+    assert _got(who2) == {"globex", "global-admin"}
+
+
+def test_without_tenants_no_body_is_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    hub, _ = _hub()
+    subscribers = [FakeSubscriber() for _ in range(3)]
+    for subscriber in subscribers:
+        hub.subscribe("room:lobby", subscriber)
+
+    def no_parsing(_: bytes) -> object:
+        raise AssertionError("parsed a body no recipient needed parsed")
+
+    monkeypatch.setattr("eventwire.server.hub.orjson.loads", no_parsing)
+    assert hub.dispatch("room:lobby", 1, _tagged("acme")) == 3  # auth off: everyone
+
+
+def test_pattern_watchers_are_filtered_the_same_way() -> None:
+    hub, _ = _hub()
+    acme, globex, admin = FakeSubscriber("acme"), FakeSubscriber("globex"), FakeSubscriber()
+    for watcher in (acme, globex, admin):
+        hub.subscribe("room:*", watcher)
+    hub.subscribe("room:lobby", acme)  # both kinds: still one copy
+    assert hub.dispatch("room:lobby", 1, _tagged("acme")) == 2
+    assert [len(s.delivered) for s in (acme, globex, admin)] == [1, 0, 1]
+    assert hub.dispatch("room:lobby", 2, _tagged(None)) == 3
+    assert [len(s.delivered) for s in (acme, globex, admin)] == [2, 1, 2]
+
+
+def test_regroup_follows_an_audience_change() -> None:
+    hub, metrics = _hub()
+    subscriber = FakeSubscriber(NO_TENANT)
+    hub.subscribe("room:lobby", subscriber)
+    hub.dispatch("room:lobby", 1, _tagged("acme"))
+    assert subscriber.delivered == []
+    subscriber.audience = "acme"
+    hub.regroup(subscriber, ["room:lobby", "room:*"], NO_TENANT)
+    hub.dispatch("room:lobby", 2, _tagged("acme"))
+    assert len(subscriber.delivered) == 1
+    assert hub.unsubscribe("room:lobby", subscriber) is True
+    assert _gauge(metrics, "eventwire_subscriptions") == 0
+    assert hub.topic_count == 0
 
 
 # --- MemoryBroker -------------------------------------------------------------

@@ -1,5 +1,16 @@
 """Wire protocol v1 without I/O: frames in, frames and actions out."""
 
+from eventwire.protocol.actions import (
+    Action,
+    Authenticated,
+    Clock,
+    Close,
+    Limits,
+    PublishEvent,
+    Reply,
+    SubscribeTopics,
+    UnsubscribeTopics,
+)
 from eventwire.protocol.frames import (
     CONNECTION,
     ERROR_TOPIC,
@@ -10,17 +21,7 @@ from eventwire.protocol.frames import (
     error_frame,
     system_frame,
 )
-from eventwire.protocol.session import (
-    Action,
-    Clock,
-    Close,
-    Limits,
-    Reply,
-    Session,
-    SessionState,
-    SubscribeTopics,
-    UnsubscribeTopics,
-)
+from eventwire.protocol.session import Session, SessionAuth, SessionState, auth_error
 
 __all__ = [
     "CONNECTION",
@@ -28,14 +29,18 @@ __all__ = [
     "PROTOCOL_VERSION",
     "SYSTEM_TOPIC",
     "Action",
+    "Authenticated",
     "Clock",
     "Close",
     "Limits",
+    "PublishEvent",
     "Reply",
     "Session",
+    "SessionAuth",
     "SessionState",
     "SubscribeTopics",
     "UnsubscribeTopics",
+    "auth_error",
     "command_frame",
     "decode_command",
     "error_frame",

@@ -4,6 +4,11 @@ Every frame is one JSON text frame holding one envelope. Commands use topic
 ``system``, the command as ``event``, a client-chosen request id as
 ``data.entity_id`` and the arguments as ``data.payload``. Replies echo the
 request id. The server and the Python client both use these builders.
+
+A client publishes an event with the PUBLISH command, the event in
+``data.payload.event``: the event's own ``data.entity_id`` names its entity,
+so the request id needs the command's. A bare event frame (a topic other
+than ``system``) is not a command and is refused.
 """
 
 from __future__ import annotations
@@ -80,6 +85,12 @@ class _AuthArgs(BaseModel):
     token: StrictStr
 
 
+class _PublishArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    event: Any
+
+
 @dataclass(frozen=True, slots=True)
 class Subscribe:
     request_id: str
@@ -106,10 +117,10 @@ class Auth:
 
 @dataclass(frozen=True, slots=True)
 class Publish:
-    """A client-published event (a frame whose topic is not ``system``)."""
+    """PUBLISH: a client-published event, still undecoded (``decode_new_event`` checks it)."""
 
     request_id: str
-    frame: dict[str, Any]
+    event: Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +161,12 @@ def decode_command(data: str | bytes) -> Command | Rejected:
     request_id = _request_id_of(raw)
     try:
         if raw.get("topic") != SYSTEM_TOPIC:
-            return Publish(request_id, raw)
+            raise ProtocolError(
+                ErrorCode.NOT_SUPPORTED,
+                "a frame on a topic other than 'system' is not a command;"
+                " clients publish with the PUBLISH command where the gateway allows it",
+                {"field": "topic"},
+            )
         try:
             frame = _CommandFrame.model_validate(raw)
         except ValidationError as exc:
@@ -172,10 +188,13 @@ def _command(frame: _CommandFrame) -> Command:
             return Ping(rid)
         case "AUTH":
             return Auth(rid, _args(_AuthArgs, payload).token)
+        case "PUBLISH":
+            return Publish(rid, _args(_PublishArgs, payload).event)
         case other:
             raise ProtocolError(
                 ErrorCode.UNKNOWN_COMMAND,
-                f"unknown command {other[:64]!r}; expected SUBSCRIBE, UNSUBSCRIBE, PING or AUTH",
+                f"unknown command {other[:64]!r};"
+                " expected SUBSCRIBE, UNSUBSCRIBE, PING, AUTH or PUBLISH",
                 {"event": other[:64]},
             )
 

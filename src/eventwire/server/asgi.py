@@ -22,9 +22,13 @@ from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
+from eventwire.auth.limits import Ticket
 from eventwire.codes import CloseCode, ErrorCode
 from eventwire.errors import ProtocolError
 from eventwire.server.connection import ConnectionBase
+from eventwire.server.guard import HandshakeRefused, origin_of, token_from_query
 from eventwire.server.http_api import HttpRequest, HttpResponse
 
 if TYPE_CHECKING:
@@ -119,8 +123,21 @@ class AsgiApp:
                 }
             )
             return
-        await send({"type": "websocket.accept"})
-        connection = AsgiConnection(gateway, send)
+        # The same checks as the native listener, before accepting; the token
+        # (never logged) is verified by the session once the socket is open.
+        token = token_from_query(bytes(scope.get("query_string", b"")).decode("latin-1"))
+        try:
+            origin = origin_of(_header_values(scope, b"origin"))
+            ticket = gateway.admit(origin, _client_ip(scope), token)
+        except HandshakeRefused as refusal:
+            await _refuse(scope, send, refusal)
+            return
+        try:
+            await send({"type": "websocket.accept"})
+        except BaseException:
+            gateway.guard.release(ticket)
+            raise
+        connection = AsgiConnection(gateway, send, ticket, token)
         connection.start()
         try:
             while True:
@@ -138,13 +155,47 @@ class AsgiApp:
             await connection.finish()
 
 
+def _header_values(scope: Scope, name: bytes) -> list[str]:
+    return [
+        bytes(value).decode("latin-1")
+        for key, value in scope.get("headers", ())
+        if bytes(key).lower() == name
+    ]
+
+
+def _client_ip(scope: Scope) -> str | None:
+    client = scope.get("client")
+    return str(client[0]) if client else None
+
+
+async def _refuse(scope: Scope, send: Send, refusal: HandshakeRefused) -> None:
+    """Refuse a handshake with its HTTP status where the server allows it, else 403."""
+    if "websocket.http.response" not in scope.get("extensions", {}):
+        await send({"type": "websocket.close", "code": 1008})  # the server answers 403
+        return
+    body = orjson.dumps(ProtocolError(refusal.code, refusal.message).to_payload())
+    await send(
+        {
+            "type": "websocket.http.response.start",
+            "status": refusal.status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "websocket.http.response.body", "body": body})
+
+
 class AsgiConnection(ConnectionBase):
     """One WebSocket served through ASGI, with a byte-bounded outbound queue."""
 
     __slots__ = ("_queue", "_queued_bytes", "_send_asgi", "_wake", "_writer")
 
-    def __init__(self, gateway: Gateway, send: Send) -> None:
-        super().__init__(gateway)
+    def __init__(
+        self, gateway: Gateway, send: Send, ticket: Ticket | None = None, token: str | None = None
+    ) -> None:
+        super().__init__(gateway, ticket, token)
         self._send_asgi = send
         self._queue: deque[str | int] = deque()  # text frames, or a close code last
         self._queued_bytes = 0
@@ -174,8 +225,9 @@ class AsgiConnection(ConnectionBase):
             return
         self._closing = True
         self._gateway.metrics.disconnects.labels(str(code)).inc()
-        self._queue.clear()
-        self._queued_bytes = 0
+        if code == CloseCode.SLOW_CONSUMER:  # the peer cannot take them; the close goes first
+            self._queue.clear()
+            self._queued_bytes = 0
         self._queue.append(code)
         self._wake.set()
         asyncio.get_running_loop().call_soon(self._leave)
@@ -184,8 +236,7 @@ class AsgiConnection(ConnectionBase):
         """The session is over: leave the hub, flush a pending close, stop the writer."""
         closing_by_us = self._closing
         self._closing = True
-        self._leave()
-        self._gateway.unregister(self)
+        self._release()
         writer = self._writer
         if writer is None:
             return

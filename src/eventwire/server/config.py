@@ -1,6 +1,9 @@
 """Gateway configuration: flags, then ``EVENTWIRE_*`` environment, then a TOML file.
 
-One model validates all three sources; the first that sets a value wins.
+One model validates all three sources; the first that sets a value wins. The
+auth settings (``eventwire.auth.AuthSettings``: JWT keys, grants, API keys,
+limits) are mixed in under the same names, so ``EVENTWIRE_JWT_SECRET`` and
+``jwt_secret = "..."`` in the file both fill ``jwt_secret``.
 """
 
 from __future__ import annotations
@@ -18,13 +21,19 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from eventwire.auth.settings import AuthSettings
+
 __all__ = ["Settings", "load_settings"]
 
 KIB = 1024
 
 
-class Settings(BaseSettings):
-    """Every knob of the gateway, with the default a production node starts with."""
+class Settings(BaseSettings, AuthSettings):
+    """Every knob of the gateway, with the default a production node starts with.
+
+    The auth fields come from ``AuthSettings``; with no JWT key and
+    ``allow_anonymous`` off, authentication is off and the gateway is open.
+    """
 
     model_config = SettingsConfigDict(env_prefix="EVENTWIRE_", extra="forbid")
 
@@ -57,7 +66,8 @@ class Settings(BaseSettings):
     allow_pattern_subscriptions: bool = False
     """Let every connection SUBSCRIBE to wildcard patterns (the inspector, `tail 'room:*'`).
 
-    For trusted networks and development; with authentication, only admins may.
+    For trusted networks and development. Only read while authentication is
+    off; with authentication, admins may and nobody else.
     """
     flood_threshold: int = Field(200, gt=0)
     """Commands refused for rate in a row before the connection is closed (4029)."""

@@ -2,23 +2,37 @@
 
 A transport supplies three things (write a frame's JSON, close with a code,
 its own liveness rules); this base runs the session's actions against the
-hub and the broker, in order, so both transports behave identically.
+hub, the broker and the connection limits, in order, so both transports
+behave identically. It also keeps the session's one timer (auth timeout,
+token expiry, grace): armed at the session's ``next_deadline`` and moved
+whenever a frame, a revocation or the timer itself changed it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from typing import TYPE_CHECKING
 
-from eventwire.protocol.session import (
+from eventwire.auth.errors import AuthError
+from eventwire.auth.identity import Identity
+from eventwire.auth.limits import Ticket
+from eventwire.auth.revocation import RevokeRequest
+from eventwire.codes import CloseCode, ErrorCode
+from eventwire.errors import BrokerError, ProtocolError
+from eventwire.protocol import (
     Action,
+    Authenticated,
     Close,
+    PublishEvent,
     Reply,
     Session,
     SubscribeTopics,
     UnsubscribeTopics,
 )
+from eventwire.server.guard import audience_of
+from eventwire.server.hub import EVERYONE, NO_TENANT, Audience
 from eventwire.topics import is_pattern
 
 if TYPE_CHECKING:
@@ -33,15 +47,33 @@ log = logging.getLogger("eventwire.connection")
 class ConnectionBase:
     """A subscriber driven by a Session; subclasses provide the transport."""
 
-    __slots__ = ("_closing", "_gateway", "session")
+    __slots__ = (
+        "_closing",
+        "_gateway",
+        "_ticket",
+        "_timer",
+        "_timer_at",
+        "_token",
+        "audience",
+        "session",
+    )
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(
+        self, gateway: Gateway, ticket: Ticket | None = None, token: str | None = None
+    ) -> None:
         self._gateway = gateway
         self._closing = False
+        self._ticket = ticket
+        self._token = token  # the ?token= of the handshake, verified (and dropped) by _greet
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        auth = gateway.guard.session_auth
+        self.audience: Audience = EVERYONE if auth is None else NO_TENANT
         self.session = Session(
             secrets.token_hex(8),
             gateway.clock,
             gateway.limits,
+            auth=auth,
             may_watch=gateway.settings.allow_pattern_subscriptions,
         )
 
@@ -59,42 +91,141 @@ class ConnectionBase:
         """Write one server frame's JSON to the peer."""
         raise NotImplementedError
 
+    # -- session life --------------------------------------------------------------
+
     def _greet(self) -> None:
         self._gateway.register(self)
-        self._send(self.session.connected(self._gateway.settings.heartbeat_interval))
+        token, self._token = self._token, None
+        heartbeat = self._gateway.settings.heartbeat_interval
+        for action in self.session.start(heartbeat, token):
+            self._carry_out(action)
+        self._rearm()
 
     async def _handle(self, data: str | bytes) -> None:
         """Carry out everything one inbound frame asks for."""
         for action in self.session.receive(data):
             await self._apply(action)
+        self._rearm()
+
+    def revoke(self, request: RevokeRequest) -> tuple[bool, int]:
+        """Apply a revocation; return (connection ended, subscriptions ended)."""
+        actions = self.session.revoke(request)
+        ended = any(isinstance(action, Close) for action in actions)
+        removed = sum(len(a.removed) for a in actions if isinstance(a, UnsubscribeTopics))
+        for action in actions:
+            self._carry_out(action)
+        self._rearm()
+        return ended, removed
+
+    def _release(self) -> None:
+        """The socket is gone: stop the timer, leave every topic, free the connection slot."""
+        self._cancel_timer()
+        self._leave()
+        self._gateway.guard.release(self._ticket)
+        self._gateway.unregister(self)
+
+    def _leave(self) -> None:
+        """Leave every topic; safe to call more than once, never during fan-out."""
+        for topic in self.session.close().removed:
+            self._gateway.leave(topic, self)
+
+    # -- actions ----------------------------------------------------------------------
 
     async def _apply(self, action: Action) -> None:
+        match action:
+            case SubscribeTopics():
+                await self._subscribe(action)
+            case PublishEvent():
+                await self._publish(action)
+            case _:
+                self._carry_out(action)
+
+    def _carry_out(self, action: Action) -> None:
+        """The actions that need no waiting (all that ``tick`` and ``revoke`` return)."""
         gateway = self._gateway
         match action:
             case Reply(frame, error):
                 if error is not None:
                     gateway.metrics.errors.labels(error.value).inc()
                 self._send(frame)
-            case SubscribeTopics(request_id, topics, added):
-                if self._closing:
-                    return
-                for topic in added:
-                    await gateway.join(topic, self)
-                positions = {
-                    topic: (await gateway.broker.position(topic)).to_wire()
-                    for topic in topics
-                    if not is_pattern(topic)  # a pattern spans topics: no one position
-                }
-                self._send(self.session.subscribed(request_id, topics, positions))
             case UnsubscribeTopics(request_id, topics, removed):
                 for topic in removed:
                     gateway.leave(topic, self)
                 if request_id is not None:
                     self._send(self.session.unsubscribed(request_id, topics))
+            case Authenticated(request_id, identity):
+                self._authenticated(request_id, identity)
             case Close(code, reason):
                 self.close(code, reason)
+            case _:
+                raise AssertionError(f"{action!r} must be awaited")
 
-    def _leave(self) -> None:
-        """Leave every topic; safe to call more than once, never during fan-out."""
-        for topic in self.session.close().removed:
-            self._gateway.leave(topic, self)
+    async def _subscribe(self, action: SubscribeTopics) -> None:
+        if self._closing:
+            return
+        gateway, subscriptions = self._gateway, self.session.subscriptions
+        for topic in action.added:
+            # A revocation or a close may have ended it while an earlier join waited.
+            if topic in subscriptions:
+                await gateway.join(topic, self)
+        topics = tuple(topic for topic in action.topics if topic in subscriptions)
+        positions = {
+            topic: (await gateway.broker.position(topic)).to_wire()
+            for topic in topics
+            if not is_pattern(topic)  # a pattern spans topics: no one position
+        }
+        self._send(self.session.subscribed(action.request_id, topics, positions))
+
+    async def _publish(self, action: PublishEvent) -> None:
+        rid = action.request_id
+        try:
+            published = await self._gateway.publish(action.event)
+        except ProtocolError as exc:
+            self._carry_out(self.session.error(rid, exc))
+            return
+        except BrokerError as exc:
+            log.warning("client publish on %s failed: %s", action.event.topic, exc)
+            error = ProtocolError(ErrorCode.INTERNAL_ERROR, "the event could not be stored")
+            self._carry_out(self.session.error(rid, error))
+            return
+        self._send(self.session.published(rid, published.to_wire()))
+
+    def _authenticated(self, request_id: str, identity: Identity) -> None:
+        """Count the connection under its user and tenant (4009 over a cap), then regroup it."""
+        gateway = self._gateway
+        if self._ticket is not None:
+            try:
+                gateway.guard.conn_limits.authenticate(self._ticket, identity)
+            except AuthError as err:
+                self._carry_out(self.session.error(request_id, err))
+                self.close(err.close_code or CloseCode.TOO_MANY_CONNECTIONS, err.code.value)
+                return
+        old, self.audience = self.audience, audience_of(identity)
+        gateway.hub.regroup(self, self.session.subscriptions, old)
+
+    # -- the session's timer -----------------------------------------------------------
+
+    def _rearm(self) -> None:
+        """Arm the timer at the session's next deadline, if that moved."""
+        deadline = None if self._closing else self.session.next_deadline()
+        if deadline == self._timer_at:
+            return
+        self._cancel_timer()
+        if deadline is None:
+            return
+        self._timer_at = deadline
+        delay = max(0.0, deadline - self._gateway.clock.wall())
+        self._timer = asyncio.get_running_loop().call_later(delay, self._deadline)
+
+    def _deadline(self) -> None:
+        self._timer = self._timer_at = None
+        if self._closing:
+            return
+        for action in self.session.tick(self._gateway.clock.wall()):
+            self._carry_out(action)
+        self._rearm()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._timer_at = None

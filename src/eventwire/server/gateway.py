@@ -8,6 +8,10 @@
 
         await gateway.publish({"topic": "gift-list:1", "event": "ADDED", "data": {...}})
         await gateway.serve_forever()
+
+Authentication is the ``guard``'s (``server/guard.py``): the auth core built
+once from the settings, with this gateway's clock. ``revoke`` applies an
+operator's revocation to every connection on this node.
 """
 
 from __future__ import annotations
@@ -24,12 +28,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 from pydantic import BaseModel
 
+from eventwire.auth.limits import Ticket
+from eventwire.auth.revocation import RevokeRequest
 from eventwire.brokers import Broker, create_broker
 from eventwire.codes import CloseCode, ErrorCode
 from eventwire.envelope import NewEvent, decode_new_event, encode_event, utc_now
 from eventwire.errors import ProtocolError, ValidationFailed
 from eventwire.protocol.session import Clock, Limits
 from eventwire.server.config import Settings
+from eventwire.server.guard import Guard, HandshakeRefused
 from eventwire.server.handlers import EventHandler
 from eventwire.server.http_api import HttpApi
 from eventwire.server.hub import Hub, Subscriber
@@ -39,7 +46,7 @@ from eventwire.server.ws_connection import WriteBatcher
 if TYPE_CHECKING:
     from eventwire.server.asgi import AsgiApp
 
-__all__ = ["Gateway", "Published"]
+__all__ = ["Gateway", "Published", "Revoked"]
 
 log = logging.getLogger("eventwire.gateway")
 
@@ -56,12 +63,25 @@ class Published:
         return {"topic": self.topic, "event": self.event, "seq": self.seq}
 
 
+@dataclass(frozen=True, slots=True)
+class Revoked:
+    """What a revocation ended on this node."""
+
+    connections: int
+    subscriptions: int
+
+    def to_wire(self) -> dict[str, int]:
+        return {"connections": self.connections, "subscriptions": self.subscriptions}
+
+
 class Connection(Protocol):
     """What the gateway needs of an open connection, whatever its transport."""
 
     def close(self, code: int, reason: str = "") -> None: ...
 
     def heartbeat(self, now: float, deadline: float) -> None: ...
+
+    def revoke(self, request: RevokeRequest) -> tuple[bool, int]: ...
 
 
 def _to_json(value: Any) -> Any:
@@ -74,12 +94,14 @@ class Gateway:
     """One eventwire node."""
 
     def __init__(self, settings: Settings | None = None, *, broker: Broker | None = None) -> None:
+        """Raises AuthConfigError when the auth settings cannot work (say, a missing key file)."""
         self.settings = settings or Settings()
+        self.clock = Clock(now=utc_now, monotonic=time.monotonic)
+        self.guard = Guard(self.settings, self.clock.wall)
         self.broker: Broker = broker or create_broker(self.settings.broker)
         self.metrics = Metrics()
         self.hub = Hub(self.metrics)
         self.http_api = HttpApi(self)
-        self.clock = Clock(now=utc_now, monotonic=time.monotonic)
         self.limits = Limits(
             max_subscriptions=self.settings.max_subscriptions,
             commands_per_second=self.settings.commands_per_second,
@@ -135,6 +157,7 @@ class Gateway:
         """
         self.stopping = False
         self._stopped.clear()
+        self.guard.warn_if_open(self.settings.allow_pattern_subscriptions)
         await self.broker.start(self._on_broker_event)
         self.started = True
         if listen:
@@ -214,6 +237,28 @@ class Gateway:
         await self.stop()
 
     # -- connections -----------------------------------------------------------
+
+    def admit(self, origin: str | None, ip: str | None, token: str | None) -> Ticket:
+        """A WebSocket handshake's checks (Origin, caps); HandshakeRefused, counted, if not."""
+        try:
+            return self.guard.admit(origin, ip, token)
+        except HandshakeRefused as refusal:
+            self.metrics.errors.labels(refusal.code.value).inc()
+            raise
+
+    def revoke(self, request: RevokeRequest) -> Revoked:
+        """End what ``request`` names on this node now, and refuse older tokens from now on.
+
+        Connections it names close with 4503; subscriptions it names end with
+        ERROR REVOKED. Other nodes are not told (yet): see docs/security.md.
+        """
+        self.guard.authorizer.revoke(request)
+        connections = subscriptions = 0
+        for connection in list(self.connections):
+            ended, removed = connection.revoke(request)
+            connections += ended
+            subscriptions += removed
+        return Revoked(connections, subscriptions)
 
     def register(self, connection: Connection) -> None:
         self.connections.add(connection)

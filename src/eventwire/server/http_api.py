@@ -1,16 +1,20 @@
 """The HTTP API, written once as request → response; both transports call it.
 
-Routes::
+Routes, and the key each needs once API keys are configured::
 
-    POST /v1/publish          one event, or {"events": [...]}; answers each seq
-    GET  /v1/topics/{topic}   subscriber count and position
+    POST /v1/publish          one event, or {"events": [...]}   a key matching every topic
+    GET  /v1/topics/{topic}   subscriber count and position     a key matching the topic
+    GET  /v1/stats            live counts for dashboards        the admin key
+    POST /v1/revoke           end a user's, tenant's or topics' access   the admin key
     GET  /healthz             liveness: the process serves
     GET  /readyz              readiness: started, not stopping, broker link up
     GET  /metrics             Prometheus exposition
-    GET  /v1/stats            live counts for dashboards (the inspector)
     GET  /inspector, /demo    pages for operators and for the demo
     GET  /static/{file}       the gateway's static files (pages, the browser client)
     GET  /                    what this gateway is and where its endpoints are
+
+Keys arrive as ``Authorization: Bearer <key>``: 401 UNAUTHORIZED without a
+known key, 403 FORBIDDEN for a key without the right.
 """
 
 from __future__ import annotations
@@ -23,10 +27,15 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import orjson
+from pydantic import ValidationError
 
 from eventwire import __version__
+from eventwire.auth.apikeys import ApiPrincipal
+from eventwire.auth.authorizer import forbidden
+from eventwire.auth.errors import AuthError
+from eventwire.auth.revocation import RevokeRequest
 from eventwire.codes import ErrorCode, http_status
-from eventwire.envelope import decode_new_event
+from eventwire.envelope import decode_new_event, field_errors
 from eventwire.errors import ProtocolError, ValidationFailed
 from eventwire.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from eventwire.topics import validate_topic
@@ -65,7 +74,9 @@ class HttpResponse:
         return cls(status, orjson.dumps(value))
 
     @classmethod
-    def error(cls, error: ProtocolError) -> HttpResponse:
+    def error(cls, error: ProtocolError | AuthError) -> HttpResponse:
+        if isinstance(error, AuthError):
+            return cls(error.http_status, orjson.dumps(error.to_payload()))
         return cls(http_status(error.code), orjson.dumps(error.to_payload()))
 
 
@@ -94,7 +105,7 @@ class HttpApi:
     async def handle(self, request: HttpRequest) -> HttpResponse:
         try:
             return await self._route(request)
-        except ProtocolError as exc:
+        except (ProtocolError, AuthError) as exc:
             self._gateway.metrics.errors.labels(exc.code.value).inc()
             return HttpResponse.error(exc)
         except Exception:
@@ -106,10 +117,15 @@ class HttpApi:
         path, method = request.path, request.method
         if path == "/v1/publish":
             _allow(method, "POST")
-            return await self._publish(request)
+            return await self._publish(request, self._principal(request))
         if path.startswith("/v1/topics/"):
             _allow(method, "GET")
-            return await self._topic(unquote(path.removeprefix("/v1/topics/")))
+            topic = unquote(path.removeprefix("/v1/topics/"))
+            return await self._topic(topic, self._principal(request))
+        if path == "/v1/revoke":
+            _allow(method, "POST")
+            self._admin(request)
+            return self._revoke(request)
         if path == "/healthz":
             _allow(method, "GET")
             return HttpResponse.json({"status": "ok"})
@@ -125,6 +141,7 @@ class HttpApi:
             return await self._demo.handle(request)
         if path == "/v1/stats":
             _allow(method, "GET")
+            self._admin(request)
             return HttpResponse.json(self._stats())
         if path in _PAGES:
             _allow(method, "GET")
@@ -139,17 +156,20 @@ class HttpApi:
             ErrorCode.NOT_FOUND, f"no route for {path[:200]!r}", {"path": path[:200]}
         )
 
-    async def _publish(self, request: HttpRequest) -> HttpResponse:
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type != JSON:
-            raise ProtocolError(
-                ErrorCode.UNSUPPORTED_MEDIA_TYPE,
-                f"expected Content-Type: {JSON}, got {content_type or 'none'!r}",
-            )
-        try:
-            body = orjson.loads(request.body)
-        except orjson.JSONDecodeError as exc:
-            raise ProtocolError(ErrorCode.INVALID_JSON, f"invalid JSON: {exc}") from None
+    def _principal(self, request: HttpRequest) -> ApiPrincipal | None:
+        """Who the request's bearer key is; None when the API takes no keys."""
+        keys = self._gateway.guard.api_keys
+        if not keys.enabled:
+            return None
+        return keys.authenticate(request.headers.get("authorization"))
+
+    def _admin(self, request: HttpRequest) -> None:
+        keys = self._gateway.guard.api_keys
+        if keys.enabled:
+            keys.authenticate_admin(request.headers.get("authorization"))
+
+    async def _publish(self, request: HttpRequest, principal: ApiPrincipal | None) -> HttpResponse:
+        body = _json_body(request)
         trace_id = trace_id_from_traceparent(request.headers.get("traceparent"))
         gateway = self._gateway
         if isinstance(body, dict) and "events" in body and "topic" not in body:
@@ -161,13 +181,17 @@ class HttpApi:
                     [("events", f"at most {gateway.settings.max_batch} events per request")]
                 )
             events = [_decode_at(raw, f"events.{i}", trace_id) for i, raw in enumerate(raw_events)]
+            # Every event is checked before any is published: a batch is refused whole.
+            events = [_scoped(principal, e, i) for i, e in enumerate(events)]
             results = await gateway.publish_many(events)
             return HttpResponse.json({"results": [r.to_wire() for r in results]})
-        event = _decode_at(body, "", trace_id)
+        event = _scoped(principal, _decode_at(body, "", trace_id), None)
         return HttpResponse.json((await gateway.publish(event)).to_wire())
 
-    async def _topic(self, topic: str) -> HttpResponse:
+    async def _topic(self, topic: str, principal: ApiPrincipal | None) -> HttpResponse:
         validate_topic(topic)
+        if principal is not None and not principal.can_read(topic):
+            raise forbidden(topic)
         gateway = self._gateway
         position = await gateway.broker.position(topic)
         return HttpResponse.json(
@@ -177,6 +201,14 @@ class HttpApi:
                 "position": position.to_wire(),
             }
         )
+
+    def _revoke(self, request: HttpRequest) -> HttpResponse:
+        body = _json_body(request)
+        try:
+            revocation = RevokeRequest.model_validate(body)
+        except ValidationError as exc:
+            raise ValidationFailed(field_errors(exc)) from None
+        return HttpResponse.json(self._gateway.revoke(revocation).to_wire())
 
     def _stats(self) -> dict[str, Any]:
         gateway = self._gateway
@@ -229,6 +261,40 @@ def _allow(method: str, allowed: str) -> None:
         raise ProtocolError(
             ErrorCode.METHOD_NOT_ALLOWED, f"use {allowed}, not {method}", {"allowed": allowed}
         )
+
+
+def _json_body(request: HttpRequest) -> Any:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != JSON:
+        raise ProtocolError(
+            ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+            f"expected Content-Type: {JSON}, got {content_type or 'none'!r}",
+        )
+    try:
+        return orjson.loads(request.body)
+    except orjson.JSONDecodeError as exc:
+        raise ProtocolError(ErrorCode.INVALID_JSON, f"invalid JSON: {exc}") from None
+
+
+def _scoped(principal: ApiPrincipal | None, event: NewEvent, index: int | None) -> NewEvent:
+    """``event`` as ``principal`` may publish it: tagged with a tenant-bound key's tenant.
+
+    FORBIDDEN (with ``details.index`` in a batch) for a topic or tenant outside the key.
+    """
+    if principal is None:
+        return event
+    tenant = event.data.tenant_id
+    if tenant is None and principal.tenant_id is not None:
+        tenant = principal.tenant_id
+        event = event.model_copy(
+            update={"data": event.data.model_copy(update={"tenant_id": tenant})}
+        )
+    if not principal.can_publish(event.topic, tenant):
+        refusal = forbidden(event.topic)
+        if index is not None:
+            refusal.details["index"] = index
+        raise refusal
+    return event
 
 
 def _decode_at(raw: object, where: str, trace_id: str | None) -> NewEvent:

@@ -17,8 +17,10 @@ import h11
 from websockets.http11 import Request as WsRequest
 from websockets.server import ServerProtocol
 
+from eventwire.auth.limits import Ticket
 from eventwire.codes import ErrorCode
 from eventwire.errors import ProtocolError
+from eventwire.server.guard import HandshakeRefused, origin_of, token_from_query
 from eventwire.server.http_api import HttpRequest, HttpResponse
 from eventwire.server.ws_connection import WebSocketConnection
 
@@ -191,7 +193,10 @@ class HttpProtocol(asyncio.Protocol):
         ws.receive_data(bytes(self._head))
         self._head = None
         handshake = [e for e in ws.events_received() if isinstance(e, WsRequest)]
-        path = request.target.decode("latin-1").split("?", 1)[0]
+        # The target may carry ?token=: it is never logged, nor echoed in an answer.
+        path, _, query = request.target.decode("latin-1").partition("?")
+        token = token_from_query(query)
+        ticket: Ticket | None = None
         if not handshake:
             response = ws.reject(400, "malformed WebSocket handshake\n")
         elif path != gateway.ws_path:
@@ -199,7 +204,13 @@ class HttpProtocol(asyncio.Protocol):
         elif gateway.stopping:
             response = ws.reject(503, "the gateway is shutting down\n")
         else:
-            response = ws.accept(handshake[0])
+            try:
+                origin = origin_of(handshake[0].headers.get_all("Origin"))
+                ticket = gateway.admit(origin, _peer_ip(transport), token)
+            except HandshakeRefused as refusal:
+                response = ws.reject(refusal.status, refusal.message + "\n")
+            else:
+                response = ws.accept(handshake[0])
         ws.send_response(response)
         for chunk in ws.data_to_send():
             if chunk:
@@ -207,10 +218,18 @@ class HttpProtocol(asyncio.Protocol):
             else:
                 transport.close()
         if response.status_code != 101:
+            gateway.guard.release(ticket)
             return
-        connection = WebSocketConnection(gateway, transport, ws, gateway.write_batcher)
+        connection = WebSocketConnection(
+            gateway, transport, ws, gateway.write_batcher, ticket, token
+        )
         transport.set_protocol(connection)
         connection.start()
+
+
+def _peer_ip(transport: asyncio.BaseTransport) -> str | None:
+    peer = transport.get_extra_info("peername")
+    return str(peer[0]) if isinstance(peer, tuple) and peer else None
 
 
 def h11_content_length(request: h11.Request) -> int | None:

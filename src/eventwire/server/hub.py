@@ -2,14 +2,23 @@
 
 An event is spliced with its ``seq`` once, framed once, and the same bytes
 are handed to every subscriber. Nothing here is created per recipient.
+
+Tenant in data: an event whose ``data.tenant_id`` is set reaches only the
+subscribers of that tenant and those who see every tenant (global admins,
+and every connection while authentication is off). So each topic keeps its
+subscribers grouped by *audience* (``Subscriber.audience``), and a tagged
+event is handed to two groups instead of being checked against each
+recipient. The tenant is read once per event, and only when some recipient
+could be refused it: a node without tenants never parses a body.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Iterable, Set
 from typing import Protocol
 
+import orjson
 from websockets.frames import Frame, Opcode
 
 from eventwire.envelope import Event, splice_seq
@@ -17,7 +26,7 @@ from eventwire.server.handlers import EventHandler, HandlerRunner
 from eventwire.server.metrics import Metrics
 from eventwire.topics import PatternIndex, is_pattern
 
-__all__ = ["Hub", "Outbound", "Subscriber", "text_frame"]
+__all__ = ["EVERYONE", "NO_TENANT", "Audience", "Hub", "Outbound", "Subscriber", "text_frame"]
 
 log = logging.getLogger("eventwire.hub")
 
@@ -46,9 +55,26 @@ class Outbound:
         return self._text
 
 
+Audience = str | None
+"""Which tenant-tagged events a subscriber may receive: EVERYONE (None) all of them,
+a tenant id only that tenant's, NO_TENANT none. Untagged events reach every audience."""
+EVERYONE: Audience = None
+NO_TENANT: Audience = ""  # tenant ids are never empty
+
+_UNREADABLE = "\x00unreadable"
+"""The tenant of a body whose tenant cannot be read: reaches EVERYONE only (fails closed)."""
+
+
 class Subscriber(Protocol):
+    @property
+    def audience(self) -> Audience:
+        """Fixed while subscribed; the hub's ``regroup`` follows a change."""
+
     def deliver(self, message: Outbound) -> None:
         """Queue ``message``; never blocks, never raises."""
+
+
+Groups = dict[Audience, dict[Subscriber, None]]
 
 
 class Hub:
@@ -60,7 +86,7 @@ class Hub:
     """
 
     def __init__(self, metrics: Metrics) -> None:
-        self._topics: dict[str, dict[Subscriber, None]] = {}
+        self._topics: dict[str, Groups] = {}
         self._watchers: PatternIndex[Subscriber] = PatternIndex()
         self._watched: dict[str, int] = {}  # pattern -> number of watchers
         self._handlers: PatternIndex[HandlerRunner] = PatternIndex()
@@ -70,13 +96,14 @@ class Hub:
         """Add a local subscriber to a topic or pattern; True when it is the first here."""
         if is_pattern(topic):
             return self._watch(topic, subscriber)
-        subscribers = self._topics.get(topic)
-        first = subscribers is None
-        if subscribers is None:
-            subscribers = self._topics[topic] = {}
+        groups = self._topics.get(topic)
+        first = groups is None
+        if groups is None:
+            groups = self._topics[topic] = {}
             self._metrics.topics.inc()
-        if subscriber not in subscribers:
-            subscribers[subscriber] = None
+        group = groups.setdefault(subscriber.audience, {})
+        if subscriber not in group:
+            group[subscriber] = None
             self._metrics.subscriptions.inc()
         return first
 
@@ -84,16 +111,28 @@ class Hub:
         """Remove a local subscriber; True when it was the topic's (or pattern's) last here."""
         if is_pattern(topic):
             return self._unwatch(topic, subscriber)
-        subscribers = self._topics.get(topic)
-        if subscribers is None or subscriber not in subscribers:
+        groups = self._topics.get(topic)
+        if groups is None or not _remove(groups, subscriber.audience, subscriber):
             return False
-        del subscribers[subscriber]
         self._metrics.subscriptions.dec()
-        if subscribers:
+        if groups:
             return False
         del self._topics[topic]
         self._metrics.topics.dec()
         return True
+
+    def regroup(self, subscriber: Subscriber, topics: Iterable[str], old: Audience) -> None:
+        """``subscriber``'s audience changed from ``old``: move its ``topics`` to the new group.
+
+        (An anonymous connection that signs in.) Counts do not change.
+        """
+        new = subscriber.audience
+        if new == old:
+            return
+        for topic in topics:
+            groups = self._topics.get(topic)
+            if groups is not None and _remove(groups, old, subscriber):
+                groups.setdefault(new, {})[subscriber] = None
 
     def _watch(self, pattern: str, subscriber: Subscriber) -> bool:
         before = len(self._watchers)
@@ -117,7 +156,7 @@ class Hub:
         return True
 
     def subscriber_count(self, topic: str) -> int:
-        return len(self._topics.get(topic, ()))
+        return sum(len(group) for group in self._topics.get(topic, {}).values())
 
     @property
     def topic_count(self) -> int:
@@ -136,23 +175,17 @@ class Hub:
 
     def dispatch(self, topic: str, seq: int, body: bytes) -> int:
         """Deliver one event to every local subscriber and handler; return the recipient count."""
-        subscribers: Collection[Subscriber] | None = self._topics.get(topic)
-        if len(self._watchers):
-            watchers = self._watchers.match(topic)
-            if watchers:  # one copy each, even for a connection with both kinds
-                subscribers = watchers.union(subscribers) if subscribers else watchers
+        groups = self._topics.get(topic)
+        watchers = self._watchers.match(topic) if len(self._watchers) else None
         runners = self._handlers.match(topic) if len(self._handlers) else ()
-        if not subscribers and not runners:
+        if not groups and not watchers and not runners:
             return 0
         data = splice_seq(body, seq)
         count = 0
-        if subscribers:
-            message = Outbound(topic, data)
+        if groups or watchers:
             # A subscriber may leave while we write (a slow consumer is closed):
             # it unsubscribes later, from the loop, never during this walk.
-            for subscriber in subscribers:
-                subscriber.deliver(message)
-            count = len(subscribers)
+            count = _fan_out(Outbound(topic, data), body, groups, watchers)
             self._metrics.deliveries.inc(count)
         if runners:
             event = Event.model_validate_json(data)
@@ -160,3 +193,59 @@ class Hub:
                 if not runner.submit(event):
                     self._metrics.drops.labels("handler_queue_full").inc()
         return count
+
+
+def _remove(groups: Groups, audience: Audience, subscriber: Subscriber) -> bool:
+    group = groups.get(audience)
+    if group is None or subscriber not in group:
+        return False
+    del group[subscriber]
+    if not group:
+        del groups[audience]
+    return True
+
+
+def _fan_out(
+    message: Outbound, body: bytes, groups: Groups | None, watchers: Set[Subscriber] | None
+) -> int:
+    """Hand ``message`` to every group (and watcher) whose audience admits the event."""
+    tenant = _event_tenant(body) if _may_refuse(groups, watchers) else None
+    count = 0
+    if groups:
+        admitted = groups.values() if tenant is None else _groups_of(groups, tenant)
+        for group in admitted:
+            for subscriber in group:
+                subscriber.deliver(message)
+            count += len(group)
+    for watcher in watchers or ():
+        audience = watcher.audience
+        if tenant is not None and audience is not EVERYONE and audience != tenant:
+            continue
+        if groups and watcher in groups.get(audience, ()):
+            continue  # had it as the topic's subscriber: one copy each
+        watcher.deliver(message)
+        count += 1
+    return count
+
+
+def _groups_of(groups: Groups, tenant: str) -> list[dict[Subscriber, None]]:
+    return [group for key in (tenant, EVERYONE) if (group := groups.get(key))]
+
+
+def _may_refuse(groups: Groups | None, watchers: Set[Subscriber] | None) -> bool:
+    """Whether some recipient does not see every tenant (so the event's tenant matters)."""
+    if groups and (len(groups) > 1 or EVERYONE not in groups):
+        return True
+    return bool(watchers) and any(w.audience is not EVERYONE for w in watchers or ())
+
+
+def _event_tenant(body: bytes) -> str | None:
+    """``data.tenant_id`` of an encoded event, parsed at most once per event."""
+    if b'"tenant_id"' not in body:
+        return None
+    try:
+        data = orjson.loads(body).get("data")
+    except (orjson.JSONDecodeError, AttributeError):
+        return _UNREADABLE
+    tenant = data.get("tenant_id") if isinstance(data, dict) else None
+    return tenant if isinstance(tenant, str) or tenant is None else _UNREADABLE

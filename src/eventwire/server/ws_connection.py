@@ -28,6 +28,7 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
+from eventwire.auth.limits import Ticket
 from eventwire.codes import CloseCode
 from eventwire.server.connection import ConnectionBase
 from eventwire.server.hub import Outbound, text_frame
@@ -103,8 +104,10 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
         transport: asyncio.Transport,
         ws: ServerProtocol,
         batcher: WriteBatcher,
+        ticket: Ticket | None = None,
+        token: str | None = None,
     ) -> None:
-        super().__init__(gateway)
+        super().__init__(gateway, ticket, token)
         self._transport = transport
         self._ws = ws
         self._batcher = batcher
@@ -134,8 +137,7 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
             self._abort_timer.cancel()
         if self._worker is not None:
             self._worker.cancel()
-        self._leave()
-        self._gateway.unregister(self)
+        self._release()
 
     def eof_received(self) -> bool | None:
         self._ws.receive_eof()

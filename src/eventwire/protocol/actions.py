@@ -1,0 +1,112 @@
+"""What a session hands its transport: the clock and limits going in, actions coming out.
+
+Actions are frozen values; the transport carries them out in order
+(``server/connection.py``). None of them touches I/O by itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from eventwire.auth.identity import Identity
+from eventwire.codes import ErrorCode
+from eventwire.envelope import NewEvent
+
+__all__ = [
+    "Action",
+    "Authenticated",
+    "Clock",
+    "Close",
+    "Limits",
+    "PublishEvent",
+    "Reply",
+    "SubscribeTopics",
+    "UnsubscribeTopics",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Per-connection limits; the server's configuration fills them in."""
+
+    max_subscriptions: int = 1000
+    commands_per_second: float = 50.0
+    command_burst: int = 100
+    flood_threshold: int = 200
+    """Commands refused for rate in a row before the connection is closed (4029)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Clock:
+    """The time, passed in so the session stays deterministic under test.
+
+    ``now`` is the wall clock (timestamps, token times); ``monotonic`` paces
+    the rate limits.
+    """
+
+    now: Callable[[], datetime]
+    monotonic: Callable[[], float]
+
+    def wall(self) -> float:
+        """The wall clock in seconds since the epoch, as token times count."""
+        return self.now().timestamp()
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    frame: bytes
+    error: ErrorCode | None = None
+    """The code when ``frame`` is an ERROR, so transports can count errors."""
+
+
+@dataclass(frozen=True, slots=True)
+class SubscribeTopics:
+    """Add ``added`` to the hub, then answer SUBSCRIBED for all of ``topics``."""
+
+    request_id: str
+    topics: tuple[str, ...]
+    added: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UnsubscribeTopics:
+    """Remove ``removed`` from the hub, then answer UNSUBSCRIBED for ``topics``.
+
+    ``request_id`` None: the server ended them (close, revocation, refresh);
+    nothing is answered.
+    """
+
+    request_id: str | None
+    topics: tuple[str, ...]
+    removed: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    """The connection now acts as ``identity``: count it under its user and tenant.
+
+    If a connection cap refuses it, the transport answers ERROR
+    TOO_MANY_CONNECTIONS under ``request_id`` and closes with 4009.
+    """
+
+    request_id: str
+    identity: Identity
+
+
+@dataclass(frozen=True, slots=True)
+class PublishEvent:
+    """Publish ``event`` (checked and stamped with the publisher), answer PUBLISHED."""
+
+    request_id: str
+    event: NewEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    code: int
+    reason: str
+
+
+Action = Reply | SubscribeTopics | UnsubscribeTopics | Authenticated | PublishEvent | Close
