@@ -449,3 +449,22 @@ def test_backoff_is_exponential_with_full_jitter_and_capped() -> None:
     ]
     assert backoff_delay(3, 0.25, 30.0, rand=lambda: 0.0) == 0.0
     assert backoff_delay(10_000, 0.25, 30.0, rand=lambda: 0.5) == 15.0
+
+
+async def test_pattern_subscription_receives_matching_topics() -> None:
+    from eventwire.client import Client
+    from eventwire.testing import running_gateway
+
+    async with (
+        running_gateway(allow_pattern_subscriptions=True) as gateway,
+        Client(gateway.ws_url) as client,
+    ):
+        watching = await client.subscribe("gift-list:*")
+        direct = await client.subscribe("gift-list:1")
+        for topic in ["gift-list:1", "room:lobby", "gift-list:2:items"]:
+            await gateway.publish(
+                {"topic": topic, "event": "ADDED", "data": {"entity_id": "g", "payload": None}}
+            )
+        seen = [await anext(aiter(watching)) for _ in range(2)]
+        assert [(e.topic, e.seq) for e in seen] == [("gift-list:1", 1), ("gift-list:2:items", 1)]
+        assert (await anext(aiter(direct))).topic == "gift-list:1"

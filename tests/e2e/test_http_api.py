@@ -286,3 +286,39 @@ async def test_readyz_fails_while_the_broker_link_is_down() -> None:
         readyz = await http.get("/readyz")
         assert error_of(readyz) == (503, "NOT_READY")
         assert (await http.get("/healthz")).status_code == 200  # alive, just not ready
+
+
+async def test_websocket_upgrade_on_a_kept_alive_connection(gateway: Gateway) -> None:
+    handshake = (
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+    try:
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")  # like Node's fetch, then...
+        await writer.drain()
+        first = await asyncio.wait_for(reader.readuntil(b'{"status":"ok"}'), 5)
+        assert first.startswith(b"HTTP/1.1 200 ")
+        writer.write(handshake)  # ...its WebSocket, on the same pooled connection
+        await writer.drain()
+        switched = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert switched.startswith(b"HTTP/1.1 101 ")
+        greeting = await asyncio.wait_for(reader.read(1024), 5)
+        assert b'"event":"CONNECTED"' in greeting
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+async def test_shutdown_closes_kept_alive_http_connections(start_gateway: StartGateway) -> None:
+    gateway = await start_gateway()
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+    try:
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        await writer.drain()
+        await asyncio.wait_for(reader.readuntil(b'{"status":"ok"}'), 5)
+        await gateway.stop()
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # closed, not left serving
+    finally:
+        writer.close()
+        await writer.wait_closed()

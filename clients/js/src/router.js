@@ -63,6 +63,8 @@ export class Router {
   #routes = new Map();
   /** @type {Map<string, TopicStream>} */
   #streams = new Map();
+  /** Wildcard subscriptions (privileged connections): pattern → its matcher. @type {Map<string, RegExp>} */
+  #patterns = new Map();
   #deliver;
   #gap;
 
@@ -89,9 +91,11 @@ export class Router {
     return positions;
   }
 
-  /** @param {string} topic */
+  /** Whether some subscription receives `topic`, directly or through a pattern. @param {string} topic */
   has(topic) {
-    return this.#routes.has(topic);
+    if (this.#routes.has(topic)) return true;
+    for (const matcher of this.#patterns.values()) if (matcher.test(topic)) return true;
+    return false;
   }
 
   /** @param {string} topic */
@@ -134,7 +138,8 @@ export class Router {
       return false;
     }
     this.#routes.set(sub.topic, new Set([sub]));
-    this.#streamOf(sub.topic).subscribing({ resume: false });
+    if (isPattern(sub.topic)) this.#patterns.set(sub.topic, patternRegExp(sub.topic));
+    else this.#streamOf(sub.topic).subscribing({ resume: false });
     return true;
   }
 
@@ -147,6 +152,7 @@ export class Router {
     if (routes === undefined || !routes.delete(sub) || routes.size > 0) return false;
     this.#routes.delete(sub.topic);
     this.#streams.delete(sub.topic); // a new subscription starts afresh from its SUBSCRIBED
+    this.#patterns.delete(sub.topic);
     return true;
   }
 
@@ -155,12 +161,15 @@ export class Router {
     const subs = this.all();
     this.#routes.clear();
     this.#streams.clear();
+    this.#patterns.clear();
     return subs;
   }
 
   /** A new connection is about to resubscribe every topic: missed events become gaps. */
   resuming() {
-    for (const topic of this.#routes.keys()) this.#streamOf(topic).subscribing({ resume: true });
+    for (const topic of this.#routes.keys()) {
+      if (!this.#patterns.has(topic)) this.#streamOf(topic).subscribing({ resume: true });
+    }
     return this.topics;
   }
 
@@ -183,6 +192,10 @@ export class Router {
     /** @type {Array<[string, Position | null]>} */
     const confirmed = [];
     for (const topic of topics) {
+      if (this.#patterns.has(topic)) {
+        confirmed.push([topic, null]); // a pattern has no position
+        continue;
+      }
       const stream = this.#streams.get(topic);
       if (stream === undefined || !this.#routes.has(topic)) continue;
       const { seq, epoch } = positions[topic] ?? {};
@@ -200,6 +213,14 @@ export class Router {
   event(event) {
     const stream = this.#streams.get(event.topic);
     if (stream !== undefined && this.#routes.has(event.topic)) this.#release(event.topic, stream.receive(event));
+    if (this.#patterns.size === 0) return;
+    // A pattern spans topics and has no position of its own: its events go
+    // straight through (the gateway sends each event once per connection).
+    const watchers = [];
+    for (const [pattern, matcher] of this.#patterns) {
+      if (matcher.test(event.topic)) watchers.push(...(this.#routes.get(pattern) ?? []));
+    }
+    if (watchers.length > 0) this.#deliver(event, watchers);
   }
 
   /** @param {string} topic */
@@ -214,4 +235,20 @@ export class Router {
     for (const gap of gaps) this.#gap(gap, this.subscriptionsOf(topic));
     for (const event of events) this.#deliver(event, this.subscriptionsOf(topic));
   }
+}
+
+/** @param {string} name */
+function isPattern(name) {
+  return name.split(':').includes('*');
+}
+
+/**
+ * The topics a pattern matches: `*` stands for one or more whole segments.
+ * @param {string} pattern
+ */
+export function patternRegExp(pattern) {
+  const segments = pattern.split(':').map((segment) =>
+    segment === '*' ? '[^:]+(?::[^:]+)*' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
+  );
+  return new RegExp(`^${segments.join(':')}$`);
 }

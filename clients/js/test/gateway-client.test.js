@@ -170,3 +170,26 @@ describe('client against a real gateway', () => {
     }
   });
 });
+
+describe('pattern subscriptions (privileged connections)', () => {
+  let watched;
+  before(async () => {
+    watched = await startGateway({ extra: ['--allow-pattern-subscriptions'] });
+  });
+  after(() => watched?.stop());
+
+  test('a pattern receives every matching topic once, and has no position', async () => {
+    const c = connect(watched.wsUrl, FAST);
+    clients.push(c);
+    const seen = new Inbox();
+    const direct = new Inbox();
+    const off = c.subscribe('gift-list:*', seen.push);
+    const offDirect = c.subscribe('gift-list:1', direct.push);
+    assert.equal(await off.ready, null);
+    await offDirect.ready;
+    for (const topic of ['gift-list:1', 'room:lobby', 'gift-list:2:items']) await watched.publish(added(topic, 'g'));
+    const events = await seen.take(2);
+    assert.deepEqual(events.map((e) => `${e.topic}#${e.seq}`), ['gift-list:1#1', 'gift-list:2:items#1']);
+    assert.deepEqual((await direct.take(1)).map((e) => e.seq), [1]);
+  });
+});

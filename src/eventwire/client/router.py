@@ -14,6 +14,7 @@ from typing import Any
 from eventwire.client.streams import Gap, TopicPosition, TopicStream
 from eventwire.client.subscription import Subscription
 from eventwire.envelope import Event
+from eventwire.topics import PatternIndex, is_pattern
 
 __all__ = ["Router"]
 
@@ -28,6 +29,8 @@ class Router:
         self._deliver = deliver
         self._streams: dict[str, TopicStream] = {}
         self._routes: dict[str, dict[Subscription, None]] = {}
+        self._patterns: PatternIndex[str] = PatternIndex()
+        """Wildcard subscriptions (privileged connections); they have no stream or position."""
 
     @property
     def topics(self) -> list[str]:
@@ -48,7 +51,10 @@ class Router:
         for topic in sub.topics:
             routes = self._routes.setdefault(topic, {})
             if not routes:
-                self._streams.setdefault(topic, TopicStream(topic)).subscribing(resume=False)
+                if is_pattern(topic):
+                    self._patterns.add(topic, topic)
+                else:
+                    self._streams.setdefault(topic, TopicStream(topic)).subscribing(resume=False)
                 new.append(topic)
             routes[sub] = None
         return new
@@ -63,7 +69,10 @@ class Router:
             del routes[sub]
             if not routes:
                 del self._routes[topic]
-                self._streams[topic].abandon()
+                if is_pattern(topic):
+                    self._patterns.discard(topic, topic)
+                else:
+                    self._streams[topic].abandon()
                 gone.append(topic)
         return gone
 
@@ -71,12 +80,14 @@ class Router:
         """Forget every route; return the subscriptions that had one."""
         subscriptions = self.subscriptions()
         self._routes.clear()
+        self._patterns = PatternIndex()
         return subscriptions
 
     def resuming(self) -> list[str]:
         """A new connection is about to resubscribe every topic: missed events become gaps."""
         for topic in self._routes:
-            self._streams[topic].subscribing(resume=True)
+            if not is_pattern(topic):
+                self._streams[topic].subscribing(resume=True)
         return self.topics
 
     def connection_lost(self) -> None:
@@ -106,10 +117,16 @@ class Router:
         stream = self._streams.get(event.topic)
         if stream is not None and event.topic in self._routes:
             self._release(event.topic, *stream.receive(event))
+        elif len(self._patterns) and self._patterns.match(event.topic):
+            self._deliver(event)  # through patterns only: no position to check it against
 
     def push(self, event: Event) -> None:
-        """Give ``event`` to every subscription of its topic."""
-        for sub in list(self._routes.get(event.topic, ())):
+        """Give ``event`` to every subscription of its topic, directly or through a pattern."""
+        receivers = dict(self._routes.get(event.topic, {}))
+        if len(self._patterns):
+            for pattern in self._patterns.match(event.topic):
+                receivers.update(self._routes.get(pattern, {}))
+        for sub in receivers:
             sub._push(event)
 
     def _release(self, topic: str, events: Iterable[Event], gaps: Iterable[Gap]) -> None:

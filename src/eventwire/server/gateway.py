@@ -45,6 +45,7 @@ from eventwire.server.ws_connection import WriteBatcher
 
 if TYPE_CHECKING:
     from eventwire.server.asgi import AsgiApp
+    from eventwire.server.http_protocol import HttpProtocol
 
 __all__ = ["Gateway", "Published", "Revoked"]
 
@@ -113,6 +114,7 @@ class Gateway:
         self.stopping = False
         self.started = False
         self.connections: set[Connection] = set()
+        self.http_connections: set[HttpProtocol] = set()
         self._server: asyncio.Server | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._inflight = 0
@@ -185,6 +187,8 @@ class Gateway:
         grace = self.settings.shutdown_grace
         if self._server is not None:
             self._server.close()
+        for http in list(self.http_connections):  # kept-alive HTTP: no new requests
+            http.close_if_idle()
         try:
             await asyncio.wait_for(self._idle.wait(), grace)
         except TimeoutError:

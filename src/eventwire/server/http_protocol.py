@@ -48,7 +48,7 @@ class HttpProtocol(asyncio.Protocol):
         self._gateway = gateway
         self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_HEAD)
         self._transport: asyncio.Transport | None = None
-        self._head: bytearray | None = bytearray()  # the first request's bytes, for a handshake
+        self._head: bytearray | None = bytearray()  # this request's raw bytes, for a handshake
         self._request: h11.Request | None = None
         self._body = bytearray()
         self._busy = False
@@ -57,12 +57,19 @@ class HttpProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+        self._gateway.http_connections.add(self)
         self._arm_deadline()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._gateway.http_connections.discard(self)
         self._disarm_deadline()
         if self._task is not None:
             self._task.cancel()
+
+    def close_if_idle(self) -> None:
+        """Shutdown: end a kept-alive connection now, or a busy one after its response."""
+        if self._transport is not None and not self._busy:
+            self._transport.close()
 
     def _arm_deadline(self) -> None:
         """A whole request must arrive within ``http_timeout``: idle or trickling peers go."""
@@ -136,10 +143,13 @@ class HttpProtocol(asyncio.Protocol):
         self._send(response)
         if self._transport is None or self._transport.is_closing():
             return
-        if self._h11.our_state is h11.MUST_CLOSE:
+        if self._h11.our_state is h11.MUST_CLOSE or self._gateway.stopping:
             self._transport.close()
             return
         self._h11.start_next_cycle()
+        # The next request may be a WebSocket handshake on this kept-alive
+        # connection (Node's fetch and WebSocket share a pool): keep its bytes.
+        self._head = bytearray(self._h11.trailing_data[0])
         self._arm_deadline()
         self._busy = False
         self._task = None
@@ -183,13 +193,7 @@ class HttpProtocol(asyncio.Protocol):
         assert transport is not None
         gateway = self._gateway
         ws = ServerProtocol(max_size=gateway.settings.max_frame)
-        if self._head is None:
-            self._send(
-                HttpResponse(400, b"open WebSockets on a fresh connection\n", "text/plain"),
-                close=True,
-            )
-            transport.close()
-            return
+        assert self._head is not None  # kept from the start of every request
         ws.receive_data(bytes(self._head))
         self._head = None
         handshake = [e for e in ws.events_received() if isinstance(e, WsRequest)]
@@ -223,6 +227,7 @@ class HttpProtocol(asyncio.Protocol):
         connection = WebSocketConnection(
             gateway, transport, ws, gateway.write_batcher, ticket, token
         )
+        gateway.http_connections.discard(self)
         transport.set_protocol(connection)
         connection.start()
 

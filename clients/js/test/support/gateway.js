@@ -34,8 +34,8 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
  * Start `python -m eventwire serve` on `port` (0: any free one).
  * @param {{port?: number}} [options]
  */
-export async function startGateway({ port = 0 } = {}) {
-  const args = ['-m', 'eventwire', 'serve', '--host', '127.0.0.1', '--port', String(port), '--shutdown-grace', '1'];
+export async function startGateway({ port = 0, extra = [] } = {}) {
+  const args = ['-m', 'eventwire', 'serve', '--host', '127.0.0.1', '--port', String(port), '--shutdown-grace', '1', ...extra];
   const child = spawn(PYTHON, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   const output = captureOutput(child);
