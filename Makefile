@@ -19,7 +19,7 @@ system-deps:  ## redis-server, nats-server, chromium, node: apt-get installs wha
 	scripts/system-deps.sh
 
 test: $(STAMP) system-deps lint  ## everything CI runs
-	EVENTWIRE_REQUIRE_REDIS=1 $(BIN)/pytest
+	EVENTWIRE_REQUIRE_REDIS=1 EVENTWIRE_REQUIRE_NATS=1 $(BIN)/pytest
 	$(MAKE) js
 
 js: $(STAMP)  ## the JavaScript client: unit and end-to-end tests against real gateways (Node 20+)

@@ -1,13 +1,17 @@
-"""Brokers: in-memory by default, Redis by URL; each imported only when its URL asks for it.
+"""Brokers: in-memory by default, Redis or NATS by URL; each imported only when its URL asks for it.
 
 ::
 
     create_broker("memory://")                          # one process, the default
     create_broker("redis://127.0.0.1:6379/0")           # needs eventwire[redis]
     create_broker("redis://host/0?prefix=shop", history_size=100, history_age=600)
+    create_broker("nats://127.0.0.1:4222")              # needs eventwire[nats]
+    create_broker("nats://host:4222?stream=SHOP&prefix=shop")
 
 The Redis broker's URL is redis-py's (``rediss://`` for TLS, ``unix://`` for
 a socket); its one query parameter of ours, ``prefix``, namespaces the keys.
+The NATS broker's URL names one or more servers (``nats://h1:4222,h2:4222``);
+``stream``, ``prefix``, ``retention`` and ``replicas`` shape its stream.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from eventwire.brokers.memory import (
 )
 
 if TYPE_CHECKING:
+    from eventwire.brokers.nats import NatsBroker
     from eventwire.brokers.redis import RedisBroker
 
 __all__ = [
@@ -59,6 +64,9 @@ _REDIS_SCHEMES = ("redis", "rediss", "unix")
 _MISSING_REDIS = (
     "the Redis broker needs redis-py, which is not installed: pip install 'eventwire[redis]'"
 )
+_MISSING_NATS = (
+    "the NATS broker needs nats-py, which is not installed: pip install 'eventwire[nats]'"
+)
 
 
 def create_broker(
@@ -78,7 +86,12 @@ def create_broker(
         return MemoryBroker(history_size=history_size, history_age=history_age)
     if scheme in _REDIS_SCHEMES:
         return _redis_broker(url, history_size, history_age)
-    raise ValueError(f"unsupported broker URL {url!r}; expected memory:// or redis://host:port/db")
+    if scheme == "nats":
+        return _nats_broker(url, history_size, history_age)
+    raise ValueError(
+        f"unsupported broker URL {url!r};"
+        " expected memory://, redis://host:port/db or nats://host:port"
+    )
 
 
 def _redis_broker(url: str, history_size: int, history_age: float | None) -> RedisBroker:
@@ -98,3 +111,13 @@ def _redis_broker(url: str, history_size: int, history_age: float | None) -> Red
         history_size=history_size,
         history_age=history_age,
     )
+
+
+def _nats_broker(url: str, history_size: int, history_age: float | None) -> NatsBroker:
+    try:
+        from eventwire.brokers.nats import NatsBroker
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.partition(".")[0] != "nats":
+            raise
+        raise ModuleNotFoundError(_MISSING_NATS, name=exc.name) from exc
+    return NatsBroker.from_url(url, history_size=history_size, history_age=history_age)

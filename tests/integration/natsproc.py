@@ -1,0 +1,196 @@
+"""A throwaway ``nats-server -js`` for tests: own port, own store directory.
+
+Never the shared NATS on 4222: every test that needs NATS starts one of
+these, so tests can wipe, kill and restart it at will. ``TcpProxy`` sits
+between one node and the server, to drop or freeze that node's link alone.
+The fixtures are imported by the ``test_nats_*`` modules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.redisproc import free_port
+
+__all__ = ["NatsProcess", "TcpProxy", "nats_proxy", "nats_server", "require_nats_server"]
+
+_STARTUP = 10.0
+"""Seconds a nats-server may take to accept its first connection with JetStream on."""
+_FALLBACK = "/usr/sbin/nats-server"
+
+
+def require_nats_server() -> str:
+    """The nats-server binary; skips the test without one (fails if EVENTWIRE_REQUIRE_NATS=1)."""
+    binary = shutil.which("nats-server") or (_FALLBACK if os.access(_FALLBACK, os.X_OK) else None)
+    if binary is None:
+        message = "nats-server is not installed (make system-deps installs it)"
+        if os.environ.get("EVENTWIRE_REQUIRE_NATS") == "1":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return binary
+
+
+class NatsProcess:
+    """One ``nats-server -js`` on 127.0.0.1:``port``; ``start``/``kill`` may be repeated.
+
+    JetStream keeps its files under ``workdir/store``: a restart after
+    ``kill()`` finds them again, a restart after ``wipe()`` starts empty.
+    """
+
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        self.binary = require_nats_server()
+        self.workdir = workdir
+        self.store = workdir / "store"
+        self.port = port or free_port()
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        """Start and wait until it accepts a connection and announces JetStream."""
+        args = [self.binary, "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.store)]
+        log = (self.workdir / "nats.log").open("ab")
+        self._process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        deadline = time.monotonic() + _STARTUP
+        while not self._announces_jetstream():
+            if self._process.poll() is not None:
+                raise RuntimeError(f"nats-server exited with {self._process.returncode}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"nats-server on {self.port} did not answer within {_STARTUP}s")
+            time.sleep(0.01)
+
+    def kill(self) -> None:
+        """SIGKILL: what a crash looks like to the clients."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait(timeout=_STARTUP)
+            self._process = None
+
+    def wipe(self) -> None:
+        """Delete JetStream's files (only while stopped): the next start has lost every stream."""
+        assert self._process is None, "wipe() a stopped server"
+        shutil.rmtree(self.store, ignore_errors=True)
+
+    def _announces_jetstream(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as conn:
+                line = conn.makefile("rb").readline()
+        except OSError:
+            return False
+        if not line.startswith(b"INFO "):
+            return False
+        return bool(json.loads(line[5:]).get("jetstream"))
+
+
+class TcpProxy:
+    """Forwards 127.0.0.1:``port`` to ``target``; cuts, refuses or freezes on demand."""
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+        self.port = 0
+        self.refusing = False
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+        self._server: asyncio.Server | None = None
+        self._pairs: list[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = []
+        self._pipes: set[asyncio.Task[None]] = set()
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    def cut(self) -> None:
+        """Drop every forwarded connection, as a dead network path would (RST both ways)."""
+        pairs, self._pairs = self._pairs, []
+        for client, upstream in pairs:
+            client.transport.abort()
+            upstream.transport.abort()
+
+    def freeze(self) -> None:
+        """Keep the connections open but forward nothing: a half-open link."""
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        self._flowing.set()
+
+    async def close(self) -> None:
+        self.thaw()
+        self.refusing = True
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        self.cut()
+        for pipe in list(self._pipes):
+            pipe.cancel()
+        await asyncio.gather(*self._pipes, return_exceptions=True)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.refusing:
+            writer.transport.abort()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._pairs.append((writer, up_writer))
+        for source, sink in ((reader, up_writer), (up_reader, writer)):
+            pipe = asyncio.get_running_loop().create_task(self._pipe(source, sink))
+            self._pipes.add(pipe)
+            pipe.add_done_callback(self._pipes.discard)
+
+    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        try:
+            while data := await source.read(65536):
+                await self._flowing.wait()
+                sink.write(data)
+                await sink.drain()
+        except OSError:
+            pass
+        finally:
+            sink.transport.abort()
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsProcess]:
+    """A nats-server -js on a free port, killed after the test (whatever the test did to it)."""
+    server = NatsProcess(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+@pytest.fixture
+async def nats_proxy(nats_server: NatsProcess) -> AsyncIterator[TcpProxy]:
+    """A proxy to ``nats_server`` for one node whose link a test breaks."""
+    proxy = TcpProxy(nats_server.port)
+    await proxy.start()
+    try:
+        yield proxy
+    finally:
+        with contextlib.suppress(OSError):
+            await proxy.close()
