@@ -13,10 +13,12 @@ import os
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
 from eventwire import __version__
+from eventwire.errors import BrokerError, EventwireError
 
 __all__ = ["main"]
 
@@ -40,6 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--heartbeat-interval", dest="heartbeat_interval", type=float)
     serve.add_argument("--payload-max", dest="payload_max", type=int)
     serve.add_argument("--shutdown-grace", dest="shutdown_grace", type=float)
+    serve.add_argument("--history-size", dest="history_size", type=int)
+    serve.add_argument("--history-age", dest="history_age", type=float)
+    serve.add_argument(
+        "--catalog", help="module:attribute or a .json file (also EVENTWIRE_CATALOG)"
+    )
     serve.add_argument(
         "--allow-pattern-subscriptions",
         dest="allow_pattern_subscriptions",
@@ -82,6 +89,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--server-url", help="the WebSocket URL to name in AsyncAPI")
 
+    token = commands.add_parser("token", help="development tokens")
+    token_commands = token.add_subparsers(dest="token_command", required=True)
+    create = token_commands.add_parser(
+        "create", help="mint a token signed with the configured key (EVENTWIRE_JWT_SECRET, ...)"
+    )
+    create.add_argument("--config", help="TOML file (also EVENTWIRE_CONFIG)")
+    create.add_argument("--sub", required=True, help="the user id")
+    create.add_argument("--tenant", help="the tenant id")
+    create.add_argument("--subscribe", action="append", default=[], help="a pattern; repeatable")
+    create.add_argument("--publish", action="append", default=[], help="a pattern; repeatable")
+    create.add_argument("--admin", action="store_true")
+    create.add_argument("--ttl", type=float, default=3600.0, help="seconds (default 3600)")
+
+    key = commands.add_parser("key", help="HTTP API keys")
+    key_commands = key.add_subparsers(dest="key_command", required=True)
+    key_commands.add_parser("create", help="print a new key and the hash to configure")
+    key_commands.add_parser("hash", help="print the hash of the key read from standard input")
+
     lint = commands.add_parser("lint", help="check a catalog and recorded traffic")
     lint.add_argument("files", nargs="*", help="JSONL files of envelopes ('-' for stdin)")
     lint.add_argument("--catalog", help="module:attribute or a .json file")
@@ -101,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "tail": _tail,
         "catalog": _catalog,
         "lint": _lint,
+        "token": _token,
+        "key": _key,
     }[args.command]
     try:
         return runner(args)
@@ -134,9 +161,18 @@ def _serve(args: argparse.Namespace) -> int:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
 
-    async def serve() -> None:
+    try:
         gateway = Gateway(settings)
-        await gateway.start()
+    except (EventwireError, ValueError) as exc:  # auth keys, catalog, broker URL
+        print(f"eventwire: cannot start: {exc}", file=sys.stderr)
+        return 2
+
+    async def serve() -> int:
+        try:
+            await gateway.start()
+        except BrokerError as exc:
+            print(f"eventwire: cannot reach the broker: {exc}", file=sys.stderr)
+            return 1
         _banner(gateway, sys.stdout)
         demo: asyncio.Task[None] | None = None
         if settings.demo:
@@ -148,24 +184,36 @@ def _serve(args: argparse.Namespace) -> int:
         finally:
             if demo is not None:
                 demo.cancel()
+        return 0
 
-    _run(serve())
-    return 0
+    return int(_run(serve()))
 
 
 def _banner(gateway: Any, out: TextIO) -> None:
     settings = gateway.settings
     lines = [
-        f"eventwire {__version__} serving on {gateway.url} (broker {settings.broker})",
+        f"eventwire {__version__} serving on {gateway.url} (broker {_safe_url(settings.broker)})",
         f"  WebSocket  {gateway.ws_url}",
         f"  Publish    POST {gateway.url}/v1/publish",
         f"  Topics     {gateway.url}/v1/topics/{{topic}}",
         f"  Metrics    {gateway.url}/metrics",
+        f"  Inspector  {gateway.url}/inspector",
     ]
     if settings.demo:
+        lines.append(f"  Demo page  {gateway.url}/demo   (open it in two tabs)")
         lines.append("  Demo       events on gift-list:demo and room:lobby every 2s; try:")
         lines.append(f"             eventwire tail gift-list:demo room:lobby --url {gateway.url}")
     print("\n".join(lines), file=out, flush=True)
+
+
+def _safe_url(url: str) -> str:
+    """``url`` without its password, for logs and banners."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _base_url(args: argparse.Namespace) -> str:
@@ -289,3 +337,44 @@ def _lint(args: argparse.Namespace) -> int:
     else:
         print(format_findings(findings))
     return exit_status(findings)
+
+
+def _token(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from eventwire.auth import mint
+    from eventwire.server import load_settings
+
+    try:
+        settings = load_settings(args.config)
+        print(
+            mint(
+                settings,
+                sub=args.sub,
+                tenant=args.tenant,
+                subscribe=args.subscribe,
+                publish=args.publish,
+                admin=args.admin,
+                ttl=args.ttl,
+            )
+        )
+    except (EventwireError, ValidationError, ValueError, FileNotFoundError) as exc:
+        print(f"eventwire: cannot mint a token: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _key(args: argparse.Namespace) -> int:
+    from eventwire.auth import generate_api_key, hash_api_key
+
+    if args.key_command == "create":
+        key = generate_api_key()
+        print(f"key:  {key}\nhash: {hash_api_key(key)}")
+        print("Give the key to the client; put only the hash in api_keys.", file=sys.stderr)
+        return 0
+    key = sys.stdin.readline().strip()
+    if not key:
+        print("eventwire: no key on standard input", file=sys.stderr)
+        return 2
+    print(hash_api_key(key))
+    return 0

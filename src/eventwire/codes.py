@@ -25,6 +25,7 @@ class ErrorCode(enum.StrEnum):
     VALIDATION_ERROR = "VALIDATION_ERROR"
     INVALID_TOPIC = "INVALID_TOPIC"
     RESERVED_TOPIC = "RESERVED_TOPIC"
+    UNSUPPORTED_VERSION = "UNSUPPORTED_VERSION"  # no event version the subscriber accepts
     UNKNOWN_COMMAND = "UNKNOWN_COMMAND"
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     TOO_MANY_SUBSCRIPTIONS = "TOO_MANY_SUBSCRIPTIONS"
@@ -35,6 +36,7 @@ class ErrorCode(enum.StrEnum):
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     SHUTTING_DOWN = "SHUTTING_DOWN"
     NOT_READY = "NOT_READY"
+    BROKER_UNAVAILABLE = "BROKER_UNAVAILABLE"
     INTERNAL_ERROR = "INTERNAL_ERROR"
     # Authentication and authorization (eventwire.auth.AuthCode mirrors these).
     UNAUTHORIZED = "UNAUTHORIZED"  # no usable token or key: get a valid one
@@ -50,6 +52,7 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.VALIDATION_ERROR: 422,
     ErrorCode.INVALID_TOPIC: 422,
     ErrorCode.RESERVED_TOPIC: 422,
+    ErrorCode.UNSUPPORTED_VERSION: 422,
     ErrorCode.UNKNOWN_COMMAND: 400,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.TOO_MANY_SUBSCRIPTIONS: 429,
@@ -60,6 +63,7 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.SHUTTING_DOWN: 503,
     ErrorCode.NOT_READY: 503,
+    ErrorCode.BROKER_UNAVAILABLE: 503,
     ErrorCode.INTERNAL_ERROR: 500,
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.TOKEN_EXPIRED: 401,

@@ -36,6 +36,7 @@ __all__ = [
     "ProtocolError",
     "PublishFailed",
     "ValidationFailed",
+    "broker_unavailable",
 ]
 
 
@@ -107,3 +108,14 @@ class PublishFailed(ClientError):
         self.code = code
         self.message = message
         self.details: dict[str, Any] = details or {}
+
+
+def broker_unavailable(cause: Exception, **details: Any) -> ProtocolError:
+    """The one answer when the broker cannot take a publish or a lookup: 503, retry later.
+
+    Raised instead of accepting an event that would be lost; ``details`` say
+    how much of a batch was published before the broker went away.
+    """
+    return ProtocolError(
+        ErrorCode.BROKER_UNAVAILABLE, f"the broker is unreachable, retry later ({cause})", details
+    )

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from eventwire.brokers import MemoryBroker, Position
+from eventwire.brokers import BrokerUnavailable, MemoryBroker, Position
 from eventwire.server import Gateway, Settings
 from tests.e2e.conftest import StartGateway, command, event, open_ws, recv, subscribe
 
@@ -322,3 +322,39 @@ async def test_shutdown_closes_kept_alive_http_connections(start_gateway: StartG
     finally:
         writer.close()
         await writer.wait_closed()
+
+
+async def test_history_pages_through_a_topic(gateway: Gateway, http: httpx.AsyncClient) -> None:
+    for i in range(5):
+        await gateway.publish(event("gift-list:7", entity_id=f"gift-{i}"))
+    page = (await http.get("/v1/topics/gift-list:7/history?since=1&limit=2")).json()
+    assert [e["seq"] for e in page["events"]] == [2, 3]
+    assert page["events"][0]["data"]["entity_id"] == "gift-1"  # the delivered envelope
+    assert (page["has_more"], page["next_since"], page["truncated"]) == (True, 3, False)
+    assert page["position"]["seq"] == 5
+    rest = (await http.get("/v1/topics/gift-list:7/history?since=3")).json()
+    assert [e["seq"] for e in rest["events"]] == [4, 5]
+    assert rest["has_more"] is False
+    bad = await http.get("/v1/topics/gift-list:7/history?limit=0")
+    assert error_of(bad) == (422, "VALIDATION_ERROR")
+    assert bad.json()["details"]["field"] == "limit"
+
+
+class _DownBroker(MemoryBroker):
+    """A broker whose server went away after start."""
+
+    async def publish(self, topic: str, body: bytes) -> int:
+        raise BrokerUnavailable("connection refused")
+
+    async def position(self, topic: str) -> Position:
+        raise BrokerUnavailable("connection refused")
+
+
+async def test_an_unreachable_broker_is_503_not_a_lost_event() -> None:
+    gateway = Gateway(Settings(port=0), broker=_DownBroker())
+    async with gateway, httpx.AsyncClient(base_url=gateway.url) as http:
+        published = await http.post("/v1/publish", json=event())
+        assert error_of(published) == (503, "BROKER_UNAVAILABLE")
+        batch = await http.post("/v1/publish", json={"events": [event(), event()]})
+        assert batch.json()["details"] == {"published": 0}
+        assert error_of(await http.get("/v1/topics/gift-list:1")) == (503, "BROKER_UNAVAILABLE")

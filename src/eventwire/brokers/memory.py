@@ -130,11 +130,12 @@ def _check_page(since: int, limit: int) -> None:
 class MemoryBroker:
     """One node on a ``MemoryBus``; the default broker.
 
-    ``all_topics`` hands this node every event of the bus, whatever its
-    interest: a gateway whose server-side handlers (``Gateway.on``) do not
-    declare their patterns with ``add_interest`` relies on it, so it is the
-    default for now. With ``all_topics=False`` the node receives only its
-    interests, exactly as from Redis; that is what the contract suite checks.
+    ``all_topics`` (the default) hands this node every event of the bus,
+    whatever its interest: in one process that costs a dictionary lookup per
+    event, and a handler registered with ``Gateway.on`` while the gateway
+    runs sees the very next event, with no interest round trip. With
+    ``all_topics=False`` the node receives only its interests, exactly as
+    from Redis and NATS; that is what the contract suite checks.
     """
 
     def __init__(

@@ -36,6 +36,7 @@ from eventwire.client.errors import (
     ServerError,
     SubscribeRefused,
 )
+from eventwire.client.publisher import Published, Sender
 from eventwire.client.reconnect import Reconnected, ReconnectHandler, Signal, backoff_delay, notify
 from eventwire.client.requests import Answer, Requests
 from eventwire.client.router import Router
@@ -43,10 +44,10 @@ from eventwire.client.streams import Gap, TopicPosition
 from eventwire.client.subscription import Handler, Subscription
 from eventwire.codes import should_reconnect
 from eventwire.envelope import Event
-from eventwire.errors import ClientError, ConnectionLost
+from eventwire.errors import ClientError, ConnectionLost, PublishFailed
 from eventwire.protocol.frames import ERROR_TOPIC, SYSTEM_TOPIC, command_frame
 
-__all__ = ["Client", "ErrorHandler", "TokenProvider"]
+__all__ = ["Client", "ErrorHandler", "SocketPublisher", "TokenProvider"]
 
 log = logging.getLogger("eventwire.client")
 
@@ -259,6 +260,25 @@ class Client:
             raise CommandFailed(answer.errors[0])
         return answer.payload
 
+    @property
+    def publisher(self) -> SocketPublisher:
+        """The seed's helpers (``added``, ``emit``, ...) over this connection's PUBLISH command.
+
+        For events a client may publish itself (chat messages, presence-like
+        signals): the gateway allows them by grant and event type, and sets
+        ``user_id``, ``tenant_id`` and ``timestamp`` from the connection.
+        """
+        return SocketPublisher(self)
+
+    async def publish_envelope(self, envelope: dict[str, Any]) -> Published:
+        """Publish one envelope with PUBLISH; PublishFailed carries the gateway's refusal."""
+        answer = await self._command("PUBLISH", {"event": envelope})
+        if answer.errors:
+            error = answer.errors[0]
+            raise PublishFailed(error.code, error.message, dict(error.details))
+        reply = answer.payload if isinstance(answer.payload, dict) else {}
+        return Published(str(reply.get("topic")), str(reply.get("event")), int(reply.get("seq", 0)))
+
     async def _current_token(self) -> str | None:
         if self.get_token is not None:
             fresh = self.get_token()
@@ -319,7 +339,7 @@ class Client:
                 while (ws := self._ws) is None:
                     self._check_usable()
                     await self._changed.wait()
-                request_id, answer = self._requests.open()
+                request_id, answer = self._requests.open(command)
                 try:
                     await ws.send(command_frame(command, request_id, payload), text=True)
                     return await answer
@@ -468,3 +488,13 @@ class Client:
                 self.on_error(error)
             except Exception:
                 log.exception("on_error handler failed")
+
+
+class SocketPublisher(Sender):
+    """The seed's helpers over a Client's WebSocket (see ``Client.publisher``)."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    async def send(self, events: list[dict[str, Any]]) -> list[Published]:
+        return [await self._client.publish_envelope(event) for event in events]

@@ -29,6 +29,7 @@ class Answer:
 
 @dataclass(slots=True)
 class _Pending:
+    command: str
     future: asyncio.Future[Answer]
     answer: Answer = field(default_factory=Answer)
 
@@ -48,11 +49,11 @@ class Requests:
     def __len__(self) -> int:
         return len(self._pending)
 
-    def open(self) -> tuple[str, asyncio.Future[Answer]]:
-        """A new request id and the future its answer resolves."""
+    def open(self, command: str) -> tuple[str, asyncio.Future[Answer]]:
+        """A new request id for ``command`` and the future its answer resolves."""
         request_id = f"{self._prefix}{next(self._ids)}"
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = _Pending(future)
+        self._pending[request_id] = _Pending(command, future)
         return request_id, future
 
     def forget(self, request_id: str) -> None:
@@ -74,8 +75,8 @@ class Requests:
         if pending is None:
             return False
         pending.answer.errors.append(error)
-        if "topic" not in error.details:  # per-topic refusals wait for SUBSCRIBED
-            pending.finish()
+        if pending.command != "SUBSCRIBE" or "topic" not in error.details:
+            pending.finish()  # a SUBSCRIBE's per-topic refusals wait for its SUBSCRIBED
         return True
 
     def fail_all(self, exc: BaseException) -> None:

@@ -97,7 +97,9 @@ class AsgiApp:
                 break
         if response is None:
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-            request = HttpRequest(scope["method"], self._local_path(scope), headers, bytes(body))
+            query = scope.get("query_string", b"").decode("latin-1")
+            path = self._local_path(scope)
+            request = HttpRequest(scope["method"], path, headers, bytes(body), query)
             response = await self._gateway.http_api.handle(request)
         await send(
             {

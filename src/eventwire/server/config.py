@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -40,6 +40,10 @@ class Settings(BaseSettings, AuthSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     broker: str = "memory://"
+    history_size: int = Field(1000, ge=0)
+    """Events kept per topic for history and recovery (every broker)."""
+    history_age: float | None = Field(3600.0, gt=0)
+    """Seconds an event stays in history; None: until ``history_size`` pushes it out."""
     log_level: str = "info"
     demo: bool = False
     """Publish a small stream of demo events (what `make run` shows)."""
@@ -73,6 +77,21 @@ class Settings(BaseSettings, AuthSettings):
     """Commands refused for rate in a row before the connection is closed (4029)."""
     shutdown_grace: float = Field(5.0, ge=0)
     """Seconds to wait for in-flight publishes and close handshakes on shutdown."""
+    catalog: str | None = None
+    """The event catalog every publish is checked against: ``module:attribute`` or a .json file.
+
+    With ``demo`` on and no catalog given, the demo's ``eventwire.demo:catalog``.
+    """
+    lint: list[str] = []
+    """Publish-time lint severities, ``RULE=error|warning|info|off`` (a rule id or name)."""
+
+    @field_validator("lint")
+    @classmethod
+    def _lint_rules(cls, items: list[str]) -> list[str]:
+        from eventwire.catalog.lint import LintConfig
+
+        LintConfig.parse(items)  # a ValueError names the bad item
+        return items
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

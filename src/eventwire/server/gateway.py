@@ -21,7 +21,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -30,10 +30,10 @@ from pydantic import BaseModel
 
 from eventwire.auth.limits import Ticket
 from eventwire.auth.revocation import RevokeRequest
-from eventwire.brokers import Broker, create_broker
+from eventwire.brokers import Broker, BrokerUnavailable, create_broker
 from eventwire.codes import CloseCode, ErrorCode
 from eventwire.envelope import NewEvent, decode_new_event, encode_event, utc_now
-from eventwire.errors import ProtocolError, ValidationFailed
+from eventwire.errors import ProtocolError, ValidationFailed, broker_unavailable
 from eventwire.protocol.session import Clock, Limits
 from eventwire.server.config import Settings
 from eventwire.server.guard import Guard, HandshakeRefused
@@ -99,7 +99,11 @@ class Gateway:
         self.settings = settings or Settings()
         self.clock = Clock(now=utc_now, monotonic=time.monotonic)
         self.guard = Guard(self.settings, self.clock.wall)
-        self.broker: Broker = broker or create_broker(self.settings.broker)
+        self.broker: Broker = broker or create_broker(
+            self.settings.broker,
+            history_size=self.settings.history_size,
+            history_age=self.settings.history_age,
+        )
         self.metrics = Metrics()
         self.hub = Hub(self.metrics)
         self.http_api = HttpApi(self)
@@ -161,6 +165,8 @@ class Gateway:
         self._stopped.clear()
         self.guard.warn_if_open(self.settings.allow_pattern_subscriptions)
         await self.broker.start(self._on_broker_event)
+        for runner in self.hub.handlers():  # handlers hear their patterns from every node
+            await self.broker.add_interest(runner.pattern)
         self.started = True
         if listen:
             from eventwire.server.http_protocol import HttpProtocol
@@ -300,9 +306,14 @@ class Gateway:
         """Unsubscribe locally; the topic's last local subscriber releases it at the broker."""
         if self.hub.unsubscribe(topic, subscriber):
             self._interest.pop(topic, None)
-            task = asyncio.get_running_loop().create_task(self.broker.remove_interest(topic))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            if not any(runner.pattern == topic for runner in self.hub.handlers()):
+                self._in_background(self.broker.remove_interest(topic))
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` without waiting for it; stop() waits for what is still running."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _heartbeats(self) -> None:
         interval = self.settings.heartbeat_interval
@@ -323,6 +334,8 @@ class Gateway:
 
         def register(handler: EventHandler) -> EventHandler:
             self.hub.add_handler(pattern, handler)
+            if self.started:
+                self._in_background(self.broker.add_interest(pattern))
             return handler
 
         return register
@@ -343,9 +356,12 @@ class Gateway:
         self._inflight += 1
         self._idle.clear()
         try:
-            results = []
+            results: list[Published] = []
             for event, body in encoded:
-                seq = await self.broker.publish(event.topic, body)
+                try:
+                    seq = await self.broker.publish(event.topic, body)
+                except BrokerUnavailable as exc:  # refused, never accepted and lost
+                    raise broker_unavailable(exc, published=len(results)) from exc
                 results.append(Published(event.topic, event.event, seq))
             self.metrics.published.inc(len(results))
             return results

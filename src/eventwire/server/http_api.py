@@ -4,6 +4,7 @@ Routes, and the key each needs once API keys are configured::
 
     POST /v1/publish          one event, or {"events": [...]}   a key matching every topic
     GET  /v1/topics/{topic}   subscriber count and position     a key matching the topic
+    GET  /v1/topics/{topic}/history?since=SEQ&limit=N           a key matching the topic
     GET  /v1/stats            live counts for dashboards        the admin key
     POST /v1/revoke           end a user's, tenant's or topics' access   the admin key
     GET  /healthz             liveness: the process serves
@@ -24,7 +25,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 import orjson
 from pydantic import ValidationError
@@ -34,9 +35,10 @@ from eventwire.auth.apikeys import ApiPrincipal
 from eventwire.auth.authorizer import forbidden
 from eventwire.auth.errors import AuthError
 from eventwire.auth.revocation import RevokeRequest
+from eventwire.brokers import BrokerUnavailable, NotAvailable, history_of
 from eventwire.codes import ErrorCode, http_status
-from eventwire.envelope import decode_new_event, field_errors
-from eventwire.errors import ProtocolError, ValidationFailed
+from eventwire.envelope import decode_new_event, field_errors, splice_seq
+from eventwire.errors import ProtocolError, ValidationFailed, broker_unavailable
 from eventwire.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from eventwire.topics import validate_topic
 
@@ -61,6 +63,8 @@ class HttpRequest:
     headers: dict[str, str] = field(default_factory=dict)
     """Names in lower case."""
     body: bytes = b""
+    query: str = ""
+    """The raw query string, without ``?``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +112,9 @@ class HttpApi:
         except (ProtocolError, AuthError) as exc:
             self._gateway.metrics.errors.labels(exc.code.value).inc()
             return HttpResponse.error(exc)
+        except BrokerUnavailable as exc:
+            self._gateway.metrics.errors.labels(ErrorCode.BROKER_UNAVAILABLE.value).inc()
+            return HttpResponse.error(broker_unavailable(exc))
         except Exception:
             log.exception("HTTP %s %s failed", request.method, request.path)
             self._gateway.metrics.errors.labels(ErrorCode.INTERNAL_ERROR.value).inc()
@@ -118,6 +125,10 @@ class HttpApi:
         if path == "/v1/publish":
             _allow(method, "POST")
             return await self._publish(request, self._principal(request))
+        if path.startswith("/v1/topics/") and path.endswith("/history"):
+            _allow(method, "GET")
+            topic = unquote(path.removeprefix("/v1/topics/").removesuffix("/history"))
+            return await self._history(topic, request.query, self._principal(request))
         if path.startswith("/v1/topics/"):
             _allow(method, "GET")
             topic = unquote(path.removeprefix("/v1/topics/"))
@@ -202,6 +213,36 @@ class HttpApi:
             }
         )
 
+    async def _history(
+        self, topic: str, query: str, principal: ApiPrincipal | None
+    ) -> HttpResponse:
+        validate_topic(topic)
+        if principal is not None and not principal.can_read(topic):
+            raise forbidden(topic)
+        params = parse_qs(query)
+        since = _int_param(params, "since", default=0, low=0, high=2**63)
+        limit = _int_param(params, "limit", default=100, low=1, high=_MAX_HISTORY_PAGE)
+        try:
+            page = await history_of(self._gateway.broker).history(topic, since, limit)
+        except NotAvailable as exc:
+            raise ProtocolError(ErrorCode.NOT_SUPPORTED, str(exc)) from None
+        tenant = principal.tenant_id if principal is not None else None
+        events = [
+            orjson.Fragment(splice_seq(body, seq))
+            for seq, body in page.events
+            if tenant is None or _event_tenant(body) in (None, tenant)  # tenant in data
+        ]
+        return HttpResponse.json(
+            {
+                "topic": topic,
+                "position": page.position.to_wire(),
+                "truncated": page.truncated,
+                "has_more": page.has_more,
+                "next_since": page.next_since,
+                "events": events,
+            }
+        )
+
     def _revoke(self, request: HttpRequest) -> HttpResponse:
         body = _json_body(request)
         try:
@@ -254,6 +295,31 @@ def _static(name: str) -> HttpResponse:
     if content_type is None or not path.is_file():
         raise ProtocolError(ErrorCode.NOT_FOUND, "no such static file", {"path": name[:200]})
     return HttpResponse(200, path.read_bytes(), content_type)
+
+
+_MAX_HISTORY_PAGE = 1000
+
+
+def _int_param(
+    params: dict[str, list[str]], name: str, *, default: int, low: int, high: int
+) -> int:
+    values = params.get(name)
+    if not values:
+        return default
+    try:
+        value = int(values[-1])
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise ValidationFailed([(name, f"expected an integer from {low} to {high}")])
+    return value
+
+
+def _event_tenant(body: bytes) -> str | None:
+    if b'"tenant_id"' not in body:
+        return None
+    tenant = orjson.loads(body).get("data", {}).get("tenant_id")
+    return tenant if isinstance(tenant, str) else None
 
 
 def _allow(method: str, allowed: str) -> None:

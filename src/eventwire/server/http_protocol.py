@@ -134,11 +134,12 @@ class HttpProtocol(asyncio.Protocol):
     async def _respond(self) -> None:
         request = self._request
         assert request is not None
-        path = request.target.decode("latin-1").split("?", 1)[0]
+        path, _, query = request.target.decode("latin-1").partition("?")
         headers = {
             name.decode("latin-1"): value.decode("latin-1") for name, value in request.headers
         }
-        api_request = HttpRequest(request.method.decode("ascii"), path, headers, bytes(self._body))
+        method = request.method.decode("ascii")
+        api_request = HttpRequest(method, path, headers, bytes(self._body), query)
         response = await self._gateway.http_api.handle(api_request)
         self._send(response)
         if self._transport is None or self._transport.is_closing():
