@@ -48,6 +48,13 @@ def _parser() -> argparse.ArgumentParser:
         "--catalog", help="module:attribute or a .json file (also EVENTWIRE_CATALOG)"
     )
     serve.add_argument(
+        "--lint",
+        action="append",
+        default=None,
+        metavar="RULE=SEVERITY",
+        help="publish-time lint severity, repeatable (also EVENTWIRE_LINT)",
+    )
+    serve.add_argument(
         "--allow-pattern-subscriptions",
         dest="allow_pattern_subscriptions",
         action="store_true",

@@ -72,9 +72,11 @@ class Gift(BaseModel):
     price: float | None = Field(None, ge=0, description="in the list's currency")
     url: str | None = Field(None, max_length=2000, description="where to buy it")
     notes: str | None = Field(None, max_length=2000)
-    status: GiftStatus
-    created_at: AwareDatetime
-    updated_at: AwareDatetime
+    # A new gift is available; timestamps are the store's when it has them.
+    # With these defaults the seed's minimal ADDED (`{"id", "name"}`) is valid.
+    status: GiftStatus = GiftStatus.AVAILABLE
+    created_at: AwareDatetime | None = None
+    updated_at: AwareDatetime | None = None
 
 
 class GiftStatusChange(BaseModel):

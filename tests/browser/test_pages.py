@@ -96,7 +96,8 @@ async def test_inspector_tails_every_topic_and_publishes(page: Page, gateway: Ga
         published = await http.post(
             "/v1/publish",
             json={"topic": "room:lobby", "event": "USER_JOINED",
-                  "data": {"entity_id": "user-123", "payload": {"username": "Alice"}}},
+                  "data": {"entity_id": "user-123",
+                           "payload": {"user_id": "user-123", "username": "Alice"}}},
         )  # fmt: skip
     assert published.status_code == 200
     entry = page.get_by_test_id("log-entry").first

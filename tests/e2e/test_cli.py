@@ -36,8 +36,11 @@ async def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, s
 
 
 @pytest.fixture
-async def served() -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
-    """`eventwire serve` on a free port; yields the process and its base URL."""
+async def served(
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
+    """`eventwire serve` on a free port (with ``request.param`` flags); yields it and its URL."""
+    extra = getattr(request, "param", [])
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -47,6 +50,7 @@ async def served() -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
         "0",
         "--shutdown-grace",
         "2",
+        *extra,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -234,3 +238,23 @@ async def test_lint_reports_findings_and_exit_status(tmp_path: Path) -> None:
         "lint", str(traffic), "--rule", "EW201=off", "--rule", "EW301=off", "--rule", "EW001=off"
     )
     assert code == 0
+
+
+@pytest.mark.parametrize("served", [["--demo", "--allow-pattern-subscriptions"]], indirect=True)
+async def test_the_quickstart_publish_works_on_the_demo_gateway(
+    served: tuple[asyncio.subprocess.Process, str],
+) -> None:
+    """What `make run` serves, with the README's command (the demo catalog is on)."""
+    _, url = served
+    code, out, err = await run_cli(
+        "publish", "gift-list:123", "ADDED", "--entity-id", "gift-456",
+        "--payload", '{"id": "gift-456", "name": "New Gift"}', "--url", url,
+    )  # fmt: skip
+    assert (code, err) == (0, "")
+    assert out.strip() == "published gift-list:123 ADDED seq=1"
+    code, _, err = await run_cli(
+        "publish", "gift-list:123", "ADDED", "--entity-id", "gift-457",
+        "--payload", '{"id": "gift-457"}', "--url", url,
+    )  # fmt: skip
+    assert code == 1
+    assert "data.payload.name" in err  # the catalog names the missing field

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
+from typing import Any
 
 import orjson
 import pytest
+from pydantic import BaseModel, ConfigDict
 
 from eventwire.brokers.memory import MemoryBroker
+from eventwire.catalog import Catalog
+from eventwire.catalog.delivery import Accept, parse_accept
 from eventwire.envelope import Event
 from eventwire.errors import BrokerError
 from eventwire.server.hub import EVERYONE, NO_TENANT, Audience, Hub, Outbound, text_frame
@@ -23,9 +28,16 @@ class FakeSubscriber:
     def __init__(self, audience: Audience = EVERYONE) -> None:
         self.audience = audience
         self.delivered: list[Outbound] = []
+        self.told: set[tuple[str, str]] = set()
 
     def deliver(self, message: Outbound) -> None:
         self.delivered.append(message)
+
+    def first_unsupported(self, key: tuple[str, str]) -> bool:
+        if key in self.told:
+            return False
+        self.told.add(key)
+        return True
 
 
 def _gauge(metrics: Metrics, name: str) -> float | None:
@@ -228,6 +240,228 @@ def test_regroup_follows_an_audience_change() -> None:
     assert hub.unsubscribe("room:lobby", subscriber) is True
     assert _gauge(metrics, "eventwire_subscriptions") == 0
     assert hub.topic_count == 0
+
+
+# --- versions -----------------------------------------------------------------
+
+CONVERSIONS: Counter[str] = Counter()
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str
+
+
+class MessageV2(Message):
+    mentions: list[str] = []
+
+
+class MessageV3(MessageV2):
+    edited: bool = False
+
+
+def _versioned_catalog() -> Catalog:
+    """room: MESSAGE_POSTED 1 <-> 2 <-> 3 (converters counted); USER_JOINED 1, 2 (none)."""
+    catalog = Catalog("hub-test")
+    room = catalog.resource("room", strict=True)
+    room.event("MESSAGE_POSTED", Message, description="posted")
+    room.event("MESSAGE_POSTED", MessageV2, version=2)
+    room.event("MESSAGE_POSTED", MessageV3, version=3)
+    room.event("USER_JOINED", Message, description="joined")
+    room.event("USER_JOINED", MessageV2, version=2)
+
+    def counted(name: str, change: Any) -> Any:
+        def convert(payload: dict[str, Any]) -> dict[str, Any]:
+            CONVERSIONS[name] += 1
+            converted: dict[str, Any] = change(payload)
+            return converted
+
+        return convert
+
+    room.converter("MESSAGE_POSTED", 1, 2)(counted("1>2", lambda p: {**p, "mentions": ["bob"]}))
+    room.converter("MESSAGE_POSTED", 2, 3)(counted("2>3", lambda p: {**p, "edited": False}))
+    room.converter("MESSAGE_POSTED", 3, 2)(
+        counted("3>2", lambda p: {k: v for k, v in p.items() if k != "edited"})
+    )
+    room.converter("MESSAGE_POSTED", 2, 1)(
+        counted("2>1", lambda p: {k: v for k, v in p.items() if k != "mentions"})
+    )
+    return catalog
+
+
+def _message(event: str = "MESSAGE_POSTED", tenant: str | None = None) -> bytes:
+    data: dict[str, Any] = {"entity_id": "m-1", "payload": {"text": "hi @bob"}}
+    if tenant is not None:
+        data["tenant_id"] = tenant
+    data["timestamp"] = "2026-11-25T21:00:00.000Z"
+    return orjson.dumps({"topic": "room:lobby", "event": event, "data": data})
+
+
+def _accept(*versions: int, key: str = "room.MESSAGE_POSTED") -> Accept:
+    accept = parse_accept({key: list(versions)})
+    assert accept is not None
+    return accept
+
+
+def _versioned_hub() -> tuple[Hub, Metrics]:
+    metrics = Metrics()
+    CONVERSIONS.clear()
+    return Hub(metrics, _versioned_catalog()), metrics
+
+
+def _decoded(subscriber: FakeSubscriber, at: int = -1) -> dict[str, Any]:
+    decoded: dict[str, Any] = orjson.loads(subscriber.delivered[at].data)
+    return decoded
+
+
+def test_each_version_is_converted_once_whatever_the_number_of_subscribers() -> None:
+    hub, metrics = _versioned_hub()
+    v1 = [FakeSubscriber() for _ in range(3)]
+    v2 = [FakeSubscriber() for _ in range(3)]
+    v3 = [FakeSubscriber() for _ in range(2)]
+    plain = [FakeSubscriber() for _ in range(2)]
+    for group, accept in ((v1, _accept(1)), (v2, _accept(1, 2)), (v3, _accept(3))):
+        for subscriber in group:
+            hub.subscribe("room:lobby", subscriber, accept)
+    for subscriber in plain:
+        hub.subscribe("room:lobby", subscriber)
+
+    assert hub.dispatch("room:lobby", 9, _message()) == 10
+    assert CONVERSIONS == {"1>2": 1, "2>3": 1}  # the chain once, 2 reused on the way to 3
+    # Each version is one Outbound (spliced and framed once), shared by its group.
+    for group in (v1 + plain, v2, v3):
+        assert len({id(s.delivered[0]) for s in group}) == 1
+    assert v1[0].delivered[0] is plain[0].delivered[0]  # version 1 is the published body
+    assert _decoded(plain[0]) == {**orjson.loads(_message()), "seq": 9}
+    assert _decoded(v2[0])["version"] == 2
+    assert _decoded(v2[0])["data"]["payload"] == {"text": "hi @bob", "mentions": ["bob"]}
+    assert _decoded(v3[0])["version"] == 3
+    assert _decoded(v3[0])["data"]["payload"]["edited"] is False
+    assert {_decoded(s)["seq"] for s in v1 + v2 + v3} == {9}
+    assert v3[0].delivered[0].frame == text_frame(v3[0].delivered[0].data)
+    assert _gauge(metrics, "eventwire_deliveries_total") == 10
+
+    hub.dispatch("room:lobby", 10, _message())
+    assert CONVERSIONS == {"1>2": 2, "2>3": 2}  # once per event
+
+
+def test_an_unreachable_version_is_an_error_once_per_topic_and_event() -> None:
+    hub, metrics = _versioned_hub()
+    wants_v2 = FakeSubscriber()
+    fine = FakeSubscriber()
+    accept = _accept(2, key="room.*")
+    hub.subscribe("room:lobby", wants_v2, accept)
+    hub.subscribe("room:kitchen", wants_v2, accept)
+    hub.subscribe("room:lobby", fine)
+
+    hub.dispatch("room:lobby", 1, _message("USER_JOINED"))  # v1, no converter to 2
+    hub.dispatch("room:lobby", 2, _message("USER_JOINED"))
+    assert len(fine.delivered) == 2
+    [error] = wants_v2.delivered
+    frame = orjson.loads(error.data)
+    assert (frame["topic"], frame["event"], frame["data"]["entity_id"]) == (
+        "error",
+        "ERROR",
+        "connection",
+    )
+    assert frame["data"]["payload"]["code"] == "UNSUPPORTED_VERSION"
+    assert frame["data"]["payload"]["details"] == {
+        "topic": "room:lobby",
+        "event": "USER_JOINED",
+        "version": 1,
+        "accepted": [2],
+        "available": [1],
+    }
+    hub.dispatch("room:kitchen", 1, _message("USER_JOINED"))  # another topic: told again
+    assert len(wants_v2.delivered) == 2
+    hub.dispatch("room:lobby", 3, _message())  # MESSAGE_POSTED converts to 2: delivered
+    assert _decoded(wants_v2)["version"] == 2
+    errors = metrics.registry.get_sample_value(
+        "eventwire_errors_total", {"code": "UNSUPPORTED_VERSION"}
+    )
+    assert errors == 2
+
+
+def test_tenants_and_versions_group_together() -> None:
+    hub, _ = _versioned_hub()
+    who = {
+        "acme-v1": (FakeSubscriber("acme"), _accept(1)),
+        "acme-v2": (FakeSubscriber("acme"), _accept(2)),
+        "acme": (FakeSubscriber("acme"), None),
+        "globex-v2": (FakeSubscriber("globex"), _accept(2)),
+        "admin-v2": (FakeSubscriber(EVERYONE), _accept(2)),
+    }
+    for subscriber, accept in who.values():
+        hub.subscribe("room:lobby", subscriber, accept)
+    assert hub.subscriber_count("room:lobby") == 5
+
+    assert hub.dispatch("room:lobby", 1, _message(tenant="acme")) == 4
+    got = {name for name, (s, _) in who.items() if s.delivered}
+    assert got == {"acme-v1", "acme-v2", "acme", "admin-v2"}
+    assert who["acme-v2"][0].delivered[0] is who["admin-v2"][0].delivered[0]
+    assert who["acme-v1"][0].delivered[0] is who["acme"][0].delivered[0]
+    assert CONVERSIONS == {"1>2": 1}
+
+
+def test_without_declared_versions_no_body_is_decoded(monkeypatch: pytest.MonkeyPatch) -> None:
+    hub, _ = _versioned_hub()
+    subscribers = [FakeSubscriber() for _ in range(3)]
+    for subscriber in subscribers:
+        hub.subscribe("room:lobby", subscriber)
+
+    def no_parsing(_: bytes) -> object:
+        raise AssertionError("parsed a body no recipient needed parsed")
+
+    monkeypatch.setattr("eventwire.server.hub.orjson.loads", no_parsing)
+    monkeypatch.setattr("eventwire.catalog.delivery.orjson.loads", no_parsing)
+    assert hub.dispatch("room:lobby", 1, _message()) == 3
+    assert CONVERSIONS == {}
+
+
+def test_subscribing_with_other_versions_moves_the_subscriber() -> None:
+    hub, metrics = _versioned_hub()
+    subscriber = FakeSubscriber(NO_TENANT)
+    assert hub.subscribe("room:lobby", subscriber, _accept(2)) is True
+    assert hub.subscribe("room:lobby", subscriber, _accept(2)) is False  # same: nothing changes
+    assert hub.subscribe("room:lobby", subscriber, _accept(3)) is False
+    assert hub.subscriber_count("room:lobby") == 1
+    assert _gauge(metrics, "eventwire_subscriptions") == 1
+    hub.dispatch("room:lobby", 1, _message())
+    assert _decoded(subscriber)["version"] == 3
+    subscriber.audience = "acme"  # signs in: keeps its versions in its new audience
+    hub.regroup(subscriber, ["room:lobby"], NO_TENANT)
+    hub.dispatch("room:lobby", 2, _message(tenant="acme"))
+    assert _decoded(subscriber)["version"] == 3
+    hub.subscribe("room:lobby", subscriber)  # no versions any more: as published
+    hub.dispatch("room:lobby", 3, _message())
+    assert "version" not in _decoded(subscriber)
+    assert hub.unsubscribe("room:lobby", subscriber) is True
+    assert hub.topic_count == 0
+    assert _gauge(metrics, "eventwire_subscriptions") == 0
+
+
+def test_without_a_catalog_declared_versions_get_what_was_published() -> None:
+    hub, _ = _hub()
+    subscriber, plain = FakeSubscriber(), FakeSubscriber()
+    hub.subscribe("room:lobby", subscriber, _accept(2))
+    hub.subscribe("room:lobby", plain)
+    assert hub.dispatch("room:lobby", 1, _message()) == 2
+    assert subscriber.delivered[0] is plain.delivered[0]
+
+
+def test_pattern_watchers_get_what_was_published() -> None:
+    hub, _ = _versioned_hub()
+    watcher, subscriber = FakeSubscriber(), FakeSubscriber()
+    hub.subscribe("room:*", watcher, _accept(2))  # patterns ignore versions
+    hub.subscribe("room:lobby", subscriber, _accept(2))
+    hub.subscribe("room:lobby", watcher, _accept(2))  # both kinds: still one copy
+    assert hub.dispatch("room:lobby", 1, _message()) == 2
+    assert len(watcher.delivered) == 1
+    other = FakeSubscriber()
+    hub.subscribe("room:*", other)
+    hub.dispatch("room:lobby", 2, _message())
+    assert "version" not in _decoded(other)
 
 
 # --- MemoryBroker -------------------------------------------------------------

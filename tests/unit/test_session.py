@@ -16,6 +16,7 @@ from eventwire.auth import (
     UsageLimiter,
     mint,
 )
+from eventwire.catalog.delivery import parse_accept
 from eventwire.codes import CloseCode, ErrorCode
 from eventwire.envelope import format_timestamp
 from eventwire.protocol import (
@@ -219,6 +220,90 @@ def test_subscribed_and_unsubscribed_replies() -> None:
     unsub = orjson.loads(session.unsubscribed("u1", ("a:1",)))
     assert unsub["event"] == "UNSUBSCRIBED"
     assert unsub["data"]["payload"] == {"topics": ["a:1"]}
+
+
+# --- SUBSCRIBE versions ----------------------------------------------------------------
+
+
+V1_ROOMS = {"room.MESSAGE_POSTED": [1]}
+
+
+def test_versions_are_kept_per_subscribed_topic() -> None:
+    session, _ = _session()
+    actions = session.receive(_subscribe("s1", "room:lobby", "room:kitchen", versions=V1_ROOMS))
+    topics = ("room:lobby", "room:kitchen")
+    assert actions == [SubscribeTopics("s1", topics, topics)]  # new topics: added, not regrouped
+    accept = parse_accept(V1_ROOMS)
+    assert session.accepts == {"room:lobby": accept, "room:kitchen": accept}
+    assert accept is not None
+    assert accept.for_event("room", "MESSAGE_POSTED") == frozenset({1})
+    session.receive(_subscribe("s2", "gift-list:1"))  # no versions: as published
+    assert "gift-list:1" not in session.accepts
+
+
+def test_a_new_subscribe_replaces_the_versions_of_held_topics() -> None:
+    session, _ = _session()
+    session.receive(_subscribe("s1", "room:lobby", "room:kitchen", versions=V1_ROOMS))
+    # The same versions again: nothing to move.
+    assert session.receive(_subscribe("s2", "room:lobby", versions=V1_ROOMS)) == [
+        SubscribeTopics("s2", ("room:lobby",), (), ())
+    ]
+    # Other versions, and none at all: both held topics move to their new group.
+    [action] = session.receive(_subscribe("s3", "room:lobby", versions={"*": [2]}))
+    assert action == SubscribeTopics("s3", ("room:lobby",), (), ("room:lobby",))
+    assert session.accepts["room:lobby"] == parse_accept({"*": [2]})
+    [action] = session.receive(_subscribe("s4", "room:kitchen", "user:1"))
+    assert action == SubscribeTopics(
+        "s4", ("room:kitchen", "user:1"), ("user:1",), ("room:kitchen",)
+    )
+    assert set(session.accepts) == {"room:lobby"}
+
+
+def test_versions_are_forgotten_with_their_subscription() -> None:
+    session, _ = _session()
+    session.receive(_subscribe("s1", "room:lobby", "room:kitchen", versions=V1_ROOMS))
+    session.receive(command_frame("UNSUBSCRIBE", "u1", {"topics": ["room:lobby"]}))
+    assert set(session.accepts) == {"room:kitchen"}
+    session.close()
+    assert session.accepts == {}
+
+
+def test_pattern_subscriptions_keep_no_versions() -> None:
+    fake = FakeClock()
+    session = Session("sess-1", fake.clock(), Limits(), may_watch=True)
+    [action] = session.receive(_subscribe("s1", "room:*", versions=V1_ROOMS))
+    assert action == SubscribeTopics("s1", ("room:*",), ("room:*",))
+    assert session.accepts == {}
+
+
+@pytest.mark.parametrize(
+    ("versions", "field"),
+    [
+        ([1, 2], "data.payload.versions"),
+        ({"room": [1]}, "data.payload.versions.room"),
+        ({"room.message": [1]}, "data.payload.versions.room.message"),
+        ({"*": []}, "data.payload.versions.*"),
+        ({"*": [0]}, "data.payload.versions.*"),
+        ({"*": ["1"]}, "data.payload.versions.*"),
+    ],
+)
+def test_bad_versions_refuse_the_whole_subscribe(versions: object, field: str) -> None:
+    session, _ = _session()
+    [error] = session.receive(_subscribe("s1", "room:lobby", versions=versions))
+    data = _error(error)
+    assert data["entity_id"] == "s1"
+    assert data["payload"]["code"] == "VALIDATION_ERROR"
+    assert data["payload"]["details"]["field"] == field
+    assert session.subscriptions == set()
+
+
+def test_every_bad_versions_key_is_named() -> None:
+    session, _ = _session()
+    [error] = session.receive(
+        _subscribe("s1", "room:lobby", versions={"Room.X": [1], "room.*": [1], "*": "all"})
+    )
+    fields = [e["field"] for e in _error(error)["payload"]["details"]["errors"]]
+    assert fields == ["data.payload.versions.Room.X", "data.payload.versions.*"]
 
 
 # --- PING, unsupported and bad frames -----------------------------------------------

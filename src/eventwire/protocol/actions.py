@@ -63,11 +63,17 @@ class Reply:
 
 @dataclass(frozen=True, slots=True)
 class SubscribeTopics:
-    """Add ``added`` to the hub, then answer SUBSCRIBED for all of ``topics``."""
+    """Add ``added`` to the hub, then answer SUBSCRIBED for all of ``topics``.
+
+    ``regrouped``: topics already held whose accepted versions this SUBSCRIBE
+    changed; the hub moves them to their new group. Each topic's versions are
+    in the session's ``accepts``.
+    """
 
     request_id: str
     topics: tuple[str, ...]
     added: tuple[str, ...]
+    regrouped: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

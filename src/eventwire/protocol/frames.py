@@ -9,13 +9,18 @@ A client publishes an event with the PUBLISH command, the event in
 ``data.payload.event``: the event's own ``data.entity_id`` names its entity,
 so the request id needs the command's. A bare event frame (a topic other
 than ``system``) is not a command and is refused.
+
+SUBSCRIBE may say which versions of each event type the subscriber
+understands (``versions``, parsed into an ``Accept`` by
+:func:`eventwire.catalog.delivery.parse_accept`, imported only when a
+frame carries it).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr, ValidationError
@@ -24,11 +29,15 @@ from eventwire.codes import ErrorCode
 from eventwire.envelope import field_errors, format_timestamp
 from eventwire.errors import ProtocolError, ValidationFailed
 
+if TYPE_CHECKING:
+    from eventwire.catalog.delivery import Accept
+
 __all__ = [
     "CONNECTION",
     "ERROR_TOPIC",
     "MAX_REQUEST_ID",
     "PROTOCOL_VERSION",
+    "PUBLISHED_EVENT",
     "SYSTEM_TOPIC",
     "Auth",
     "Command",
@@ -37,9 +46,11 @@ __all__ = [
     "Rejected",
     "Subscribe",
     "Unsubscribe",
+    "batch_error",
     "command_frame",
     "decode_command",
     "error_frame",
+    "errors_at",
     "system_frame",
 ]
 
@@ -49,6 +60,8 @@ ERROR_TOPIC = "error"
 CONNECTION = "connection"
 """The ``entity_id`` of an ERROR that answers no particular request."""
 MAX_REQUEST_ID = 64
+PUBLISHED_EVENT = "data.payload.event"
+"""Where PUBLISH carries its event: the event's failed fields are named from here."""
 
 RequestId = Annotated[StrictStr, Field(min_length=1, max_length=MAX_REQUEST_ID)]
 
@@ -77,6 +90,7 @@ class _TopicsArgs(BaseModel):
 
 class _SubscribeArgs(_TopicsArgs):
     since: dict[str, Any] | None = None
+    versions: Any = None  # checked by parse_accept, which names every bad key
 
 
 class _AuthArgs(BaseModel):
@@ -96,6 +110,8 @@ class Subscribe:
     request_id: str
     topics: tuple[str, ...]
     since: dict[str, Any] | None = None
+    accept: Accept | None = None
+    """The event versions the subscriber understands on these topics; None: as published."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +197,7 @@ def _command(frame: _CommandFrame) -> Command:
     match frame.event:
         case "SUBSCRIBE":
             sub = _args(_SubscribeArgs, payload)
-            return Subscribe(rid, tuple(sub.topics), sub.since)
+            return Subscribe(rid, tuple(sub.topics), sub.since, _accept(sub.versions))
         case "UNSUBSCRIBE":
             return Unsubscribe(rid, tuple(_args(_TopicsArgs, payload).topics))
         case "PING":
@@ -197,6 +213,35 @@ def _command(frame: _CommandFrame) -> Command:
                 " expected SUBSCRIBE, UNSUBSCRIBE, PING, AUTH or PUBLISH",
                 {"event": other[:64]},
             )
+
+
+def _accept(versions: Any) -> Accept | None:
+    if versions is None:
+        return None
+    from eventwire.catalog.delivery import parse_accept
+
+    return parse_accept(versions)
+
+
+def errors_at(error: ValidationFailed, where: str) -> ValidationFailed:
+    """``error`` with its fields named from ``where`` (``events.3``, ``data.payload.event``)."""
+    return ValidationFailed(
+        [
+            (where if name == "(root)" else f"{where}.{name}", problem)
+            for name, problem in error.errors
+        ]
+    )
+
+
+def batch_error(error: ProtocolError, index: int) -> ProtocolError:
+    """The refusal of a batch's ``index``-th event: fields named ``events.{index}.*``.
+
+    Errors without fields say which event in ``details.index``.
+    """
+    if isinstance(error, ValidationFailed):
+        return errors_at(error, f"events.{index}")
+    error.details = {**error.details, "index": index}
+    return error
 
 
 def system_frame(event: str, entity_id: str, payload: Any, now: datetime) -> bytes:

@@ -22,7 +22,8 @@ frames by it, and only the handlers it names (plus ``start``, ``tick``,
     AWAITING     any other frame, even unreadable   CLOSED       Reply(ERROR), Close(4501)
     AWAITING     tick past opened + auth_timeout    CLOSED       Close(4003)
     OPEN         SUBSCRIBE                          OPEN         Reply(ERROR per refused topic),
-                                                                 SubscribeTopics(accepted, added)
+                                                                 SubscribeTopics(accepted, added,
+                                                                 regrouped)
     OPEN         PUBLISH allowed                    OPEN         PublishEvent
     OPEN         PUBLISH refused, or publishing off OPEN         Reply(ERROR)
     OPEN         AUTH with auth off                 OPEN         Reply(ERROR NOT_SUPPORTED)
@@ -57,7 +58,7 @@ import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eventwire.auth.authorizer import Authorizer, forbidden
 from eventwire.auth.errors import AuthCode, AuthError
@@ -82,6 +83,7 @@ from eventwire.protocol.actions import (
 from eventwire.protocol.frames import (
     CONNECTION,
     PROTOCOL_VERSION,
+    PUBLISHED_EVENT,
     Auth,
     Ping,
     Publish,
@@ -90,9 +92,13 @@ from eventwire.protocol.frames import (
     Unsubscribe,
     decode_command,
     error_frame,
+    errors_at,
     system_frame,
 )
 from eventwire.topics import is_pattern, validate_pattern, validate_topic
+
+if TYPE_CHECKING:
+    from eventwire.catalog.delivery import Accept
 
 __all__ = [
     "Action",
@@ -140,9 +146,6 @@ def auth_error(err: AuthError) -> ProtocolError:
     return ProtocolError(ErrorCode(err.code.value), err.message, err.details)
 
 
-_PUBLISHED_EVENT = "data.payload.event"
-
-
 class Session:
     """Protocol state of one WebSocket connection."""
 
@@ -155,6 +158,7 @@ class Session:
         "_tokens",
         "_updated",
         "_watch_allowed",
+        "accepts",
         "identity",
         "session_id",
         "state",
@@ -175,6 +179,8 @@ class Session:
         """Who the connection acts as; None before AUTH and whenever auth is off."""
         self.state = SessionState.OPEN if auth is None else SessionState.AWAITING_AUTH
         self.subscriptions: set[str] = set()
+        self.accepts: dict[str, Accept] = {}
+        """The versions declared per subscribed topic (SUBSCRIBE's ``versions``); absent: none."""
         self._auth = auth
         self._watch_allowed = may_watch
         self._clock = clock
@@ -259,7 +265,7 @@ class Session:
         ended = tuple(sorted(t for t in self.subscriptions if request.matches(identity, t)))
         if not ended:
             return []
-        self.subscriptions.difference_update(ended)
+        self._forget(ended)
         error = ProtocolError(ErrorCode.REVOKED, "subscriptions were revoked", {"topics": ended})
         return [UnsubscribeTopics(None, ended, ended), self._reply_error(CONNECTION, error)]
 
@@ -268,6 +274,7 @@ class Session:
         self.state = SessionState.CLOSED
         topics = tuple(self.subscriptions)
         self.subscriptions.clear()
+        self.accepts.clear()
         return UnsubscribeTopics(None, topics, topics)
 
     # -- frames the transport asks for ------------------------------------------------
@@ -381,12 +388,16 @@ class Session:
         actions: list[Action] = []
         accepted: list[str] = []
         added: list[str] = []
+        regrouped: list[str] = []
         for topic in dict.fromkeys(command.topics):
             refusal = self._check_subscription(topic)
             if refusal is not None:
                 actions.append(self._reply_error(rid, refusal))
                 continue
-            if topic not in self.subscriptions:
+            if topic in self.subscriptions:
+                if self._declare(topic, command.accept):
+                    regrouped.append(topic)
+            else:
                 if len(self.subscriptions) >= self._limits.max_subscriptions:
                     actions.append(
                         self._error(
@@ -398,12 +409,30 @@ class Session:
                     )
                     continue
                 self.subscriptions.add(topic)
+                self._declare(topic, command.accept)
                 added.append(topic)
             accepted.append(topic)
         # Every SUBSCRIBE ends with SUBSCRIBED, even when it accepted nothing,
         # so a client always knows when its request is over.
-        actions.append(SubscribeTopics(rid, tuple(accepted), tuple(added)))
+        actions.append(SubscribeTopics(rid, tuple(accepted), tuple(added), tuple(regrouped)))
         return actions
+
+    def _declare(self, topic: str, accept: Accept | None) -> bool:
+        """Record the versions ``topic`` is subscribed with; True when they changed.
+
+        A SUBSCRIBE states them for its topics, replacing earlier ones (none:
+        as published). Pattern subscriptions get events as published.
+        """
+        if accept is None or is_pattern(topic):
+            return self.accepts.pop(topic, None) is not None
+        changed = self.accepts.get(topic) != accept
+        self.accepts[topic] = accept
+        return changed
+
+    def _forget(self, topics: tuple[str, ...]) -> None:
+        self.subscriptions.difference_update(topics)
+        for topic in topics:
+            self.accepts.pop(topic, None)
 
     def _check_subscription(self, topic: str) -> ProtocolError | None:
         """Why ``topic`` may not be subscribed to, or None: the grammar, then the authorizer."""
@@ -422,7 +451,7 @@ class Session:
     def _unsubscribe(self, command: Unsubscribe) -> list[Action]:
         topics = tuple(dict.fromkeys(command.topics))
         removed = tuple(t for t in topics if t in self.subscriptions)
-        self.subscriptions.difference_update(removed)
+        self._forget(removed)
         return [UnsubscribeTopics(command.request_id, topics, removed)]
 
     def _pong(self, command: Ping) -> list[Action]:
@@ -512,7 +541,7 @@ class Session:
         dropped = tuple(sorted(t for t in self.subscriptions if not can_subscribe(identity, t)))
         if not dropped:
             return []
-        self.subscriptions.difference_update(dropped)
+        self._forget(dropped)
         errors = [self._reply_error(request_id, auth_error(forbidden(t))) for t in dropped]
         return [UnsubscribeTopics(None, dropped, dropped), *errors]
 
@@ -585,11 +614,7 @@ def _decode_published(raw: Any) -> NewEvent:
     try:
         return decode_new_event(raw)
     except ValidationFailed as exc:
-        errors = [
-            (_PUBLISHED_EVENT if name == "(root)" else f"{_PUBLISHED_EVENT}.{name}", problem)
-            for name, problem in exc.errors
-        ]
-        raise ValidationFailed(errors) from None
+        raise errors_at(exc, PUBLISHED_EVENT) from None
 
 
 _Handler = Callable[[Session, Any], list[Action]]

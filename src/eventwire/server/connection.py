@@ -20,7 +20,7 @@ from eventwire.auth.identity import Identity
 from eventwire.auth.limits import Ticket
 from eventwire.auth.revocation import RevokeRequest
 from eventwire.codes import CloseCode, ErrorCode
-from eventwire.errors import BrokerError, ProtocolError
+from eventwire.errors import BrokerError, ProtocolError, ValidationFailed
 from eventwire.protocol import (
     Action,
     Authenticated,
@@ -31,6 +31,7 @@ from eventwire.protocol import (
     SubscribeTopics,
     UnsubscribeTopics,
 )
+from eventwire.protocol.frames import PUBLISHED_EVENT, errors_at
 from eventwire.server.guard import audience_of
 from eventwire.server.hub import EVERYONE, NO_TENANT, Audience
 from eventwire.topics import is_pattern
@@ -54,6 +55,7 @@ class ConnectionBase:
         "_timer",
         "_timer_at",
         "_token",
+        "_unsupported",
         "audience",
         "session",
     )
@@ -67,6 +69,7 @@ class ConnectionBase:
         self._token = token  # the ?token= of the handshake, verified (and dropped) by _greet
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
+        self._unsupported: dict[str, set[str]] | None = None  # topic -> event types told
         auth = gateway.guard.session_auth
         self.audience: Audience = EVERYONE if auth is None else NO_TENANT
         self.session = Session(
@@ -79,6 +82,18 @@ class ConnectionBase:
 
     def deliver(self, message: Outbound) -> None:
         raise NotImplementedError
+
+    def first_unsupported(self, key: tuple[str, str]) -> bool:
+        """Whether this connection has yet to hear UNSUPPORTED_VERSION for (topic, event)."""
+        topic, event = key
+        told = self._unsupported
+        if told is None:
+            told = self._unsupported = {}
+        events = told.setdefault(topic, set())
+        if event in events:
+            return False
+        events.add(event)
+        return True
 
     def close(self, code: int, reason: str = "") -> None:
         raise NotImplementedError
@@ -151,6 +166,7 @@ class ConnectionBase:
             case UnsubscribeTopics(request_id, topics, removed):
                 for topic in removed:
                     gateway.leave(topic, self)
+                    self._forget_unsupported(topic)
                 if request_id is not None:
                     self._send(self.session.unsubscribed(request_id, topics))
             case Authenticated(request_id, identity):
@@ -164,10 +180,11 @@ class ConnectionBase:
         if self._closing:
             return
         gateway, subscriptions = self._gateway, self.session.subscriptions
-        for topic in action.added:
+        for topic in (*action.added, *action.regrouped):
             # A revocation or a close may have ended it while an earlier join waited.
             if topic in subscriptions:
-                await gateway.join(topic, self)
+                self._forget_unsupported(topic)  # new versions: say again what cannot be had
+                await gateway.join(topic, self, self.session.accepts.get(topic))
         topics = tuple(topic for topic in action.topics if topic in subscriptions)
         positions = {
             topic: (await gateway.broker.position(topic)).to_wire()
@@ -180,6 +197,9 @@ class ConnectionBase:
         rid = action.request_id
         try:
             published = await self._gateway.publish(action.event)
+        except ValidationFailed as exc:  # the catalog's: named from the frame's root
+            self._carry_out(self.session.error(rid, errors_at(exc, PUBLISHED_EVENT)))
+            return
         except ProtocolError as exc:
             self._carry_out(self.session.error(rid, exc))
             return
@@ -202,6 +222,10 @@ class ConnectionBase:
                 return
         old, self.audience = self.audience, audience_of(identity)
         gateway.hub.regroup(self, self.session.subscriptions, old)
+
+    def _forget_unsupported(self, topic: str) -> None:
+        if self._unsupported is not None:
+            self._unsupported.pop(topic, None)
 
     # -- the session's timer -----------------------------------------------------------
 

@@ -8,9 +8,13 @@ Routes (JSON)::
 
     GET    /demo/api/gifts                 the list, for a first load or a refetch
     POST   /demo/api/gifts                 {name, price?, url?, notes?} → ADDED (full DTO)
-    PATCH  /demo/api/gifts/{id}            changed fields → UPDATED (merge patch)
+    PATCH  /demo/api/gifts/{id}            changed fields → UPDATED (merge patch; null removes
+                                           an optional field, never the name)
     POST   /demo/api/gifts/{id}/purchase   {purchased_by} → STATUS_CHANGED, GIFT_PURCHASED
     DELETE /demo/api/gifts/{id}            → DELETED (payload null)
+
+Every event it publishes is valid under the demo catalog
+(``eventwire.demo:catalog``), which a demo gateway checks publishes against.
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ import itertools
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from eventwire.catalog import apply_merge_patch
 from eventwire.codes import ErrorCode
 from eventwire.envelope import field_errors, format_timestamp, utc_now
 from eventwire.errors import ProtocolError, ValidationFailed
@@ -45,12 +50,21 @@ class _NewGift(BaseModel):
 
 
 class _GiftChanges(BaseModel):
+    """A merge patch of a gift: a field left out stays, ``null`` removes an optional one."""
+
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(None, min_length=1, max_length=200)
     price: float | None = Field(None, ge=0)
     url: str | None = Field(None, max_length=2000)
     notes: str | None = Field(None, max_length=2000)
+
+    @field_validator("name")
+    @classmethod
+    def _name_stays(cls, name: str | None) -> str:
+        if name is None:  # only an explicit null gets here: defaults are not validated
+            raise ValueError("a gift always has a name; null would remove it")
+        return name
 
 
 class _Purchase(BaseModel):
@@ -104,17 +118,18 @@ class DemoApp:
         gift_id = f"gift-{next(self._ids)}"
         gift = {"id": gift_id, **new.model_dump(exclude_none=True), "status": "available"}
         gift |= {"created_at": now, "updated_at": now}
+        await self._publish("ADDED", gift_id, gift)  # refused by the catalog: nothing kept
         self._gifts[gift_id] = gift
-        await self._publish("ADDED", gift_id, gift)
         return gift
 
     async def _update(self, gift_id: str, changes: _GiftChanges) -> dict[str, Any]:
         gift = self._get(gift_id)
         patch = changes.model_dump(exclude_unset=True)
         patch["updated_at"] = format_timestamp(utc_now())
-        gift.update(patch)
         await self._publish("UPDATED", gift_id, patch)  # partial: only what changed
-        return gift
+        updated: dict[str, Any] = apply_merge_patch(gift, patch)  # as every client does
+        self._gifts[gift_id] = updated
+        return updated
 
     async def _purchase(self, gift_id: str, buyer: str) -> dict[str, Any]:
         gift = self._get(gift_id)

@@ -34,7 +34,9 @@ from eventwire.brokers import Broker, BrokerUnavailable, create_broker
 from eventwire.codes import CloseCode, ErrorCode
 from eventwire.envelope import NewEvent, decode_new_event, encode_event, utc_now
 from eventwire.errors import ProtocolError, ValidationFailed, broker_unavailable
+from eventwire.protocol.frames import batch_error
 from eventwire.protocol.session import Clock, Limits
+from eventwire.server.catalog import CatalogService
 from eventwire.server.config import Settings
 from eventwire.server.guard import Guard, HandshakeRefused
 from eventwire.server.handlers import EventHandler
@@ -44,6 +46,8 @@ from eventwire.server.metrics import Metrics
 from eventwire.server.ws_connection import WriteBatcher
 
 if TYPE_CHECKING:
+    from eventwire.catalog import Catalog
+    from eventwire.catalog.delivery import Accept
     from eventwire.server.asgi import AsgiApp
     from eventwire.server.http_protocol import HttpProtocol
 
@@ -95,7 +99,10 @@ class Gateway:
     """One eventwire node."""
 
     def __init__(self, settings: Settings | None = None, *, broker: Broker | None = None) -> None:
-        """Raises AuthConfigError when the auth settings cannot work (say, a missing key file)."""
+        """Raises AuthConfigError when the auth settings cannot work (say, a missing key file).
+
+        Raises CatalogLoadError when ``settings.catalog`` cannot be loaded.
+        """
         self.settings = settings or Settings()
         self.clock = Clock(now=utc_now, monotonic=time.monotonic)
         self.guard = Guard(self.settings, self.clock.wall)
@@ -105,7 +112,11 @@ class Gateway:
             history_age=self.settings.history_age,
         )
         self.metrics = Metrics()
-        self.hub = Hub(self.metrics)
+        self.catalog_service = CatalogService.from_settings(self.settings)
+        service = self.catalog_service
+        self.catalog: Catalog | None = None if service is None else service.catalog
+        """The event catalog every publish is checked against; None without one."""
+        self.hub = Hub(self.metrics, self.catalog)
         self.http_api = HttpApi(self)
         self.limits = Limits(
             max_subscriptions=self.settings.max_subscriptions,
@@ -284,14 +295,16 @@ class Gateway:
 
     # -- topic interest --------------------------------------------------------
 
-    async def join(self, topic: str, subscriber: Subscriber) -> None:
+    async def join(self, topic: str, subscriber: Subscriber, accept: Accept | None = None) -> None:
         """Subscribe locally; the topic's first local subscriber asks the broker for it.
+
+        ``accept``: the event versions ``subscriber`` understands there (None: as published).
 
         Later subscribers wait until that request is done, so no one is told
         SUBSCRIBED before the broker sends this node the topic's events. With
         the in-memory broker nothing here suspends.
         """
-        if self.hub.subscribe(topic, subscriber):
+        if self.hub.subscribe(topic, subscriber, accept):
             ready = self._interest[topic] = asyncio.get_running_loop().create_future()
             try:
                 await self.broker.add_interest(topic)
@@ -342,17 +355,24 @@ class Gateway:
 
     async def publish(self, event: NewEvent | dict[str, Any]) -> Published:
         """Validate, encode once, and publish one event; return its seq."""
-        [published] = await self.publish_many([event])
+        [published] = await self.publish_many([event], batch=False)
         return published
 
-    async def publish_many(self, events: Iterable[NewEvent | dict[str, Any]]) -> list[Published]:
-        """Validate every event first, then publish them in order."""
+    async def publish_many(
+        self, events: Iterable[NewEvent | dict[str, Any]], *, batch: bool | None = None
+    ) -> list[Published]:
+        """Validate every event first (the catalog's checks included), then publish them in order.
+
+        In a batch a refusal names the event, as ``POST /v1/publish`` does:
+        ``events.3.data.payload.name``, or ``details.index``. ``batch``
+        defaults to "more than one event", as the HTTP publisher sends them.
+        """
         if self.stopping:
             raise ProtocolError(ErrorCode.SHUTTING_DOWN, "the gateway is shutting down")
         now = utc_now()
-        encoded = [
-            self._encode(e if isinstance(e, NewEvent) else decode_new_event(e), now) for e in events
-        ]
+        events = list(events)
+        indexed = len(events) > 1 if batch is None else batch
+        encoded = [self._encode_at(e, now, i if indexed else None) for i, e in enumerate(events)]
         self._inflight += 1
         self._idle.clear()
         try:
@@ -369,6 +389,17 @@ class Gateway:
             self._inflight -= 1
             if self._inflight == 0:
                 self._idle.set()
+
+    def _encode_at(
+        self, event: NewEvent | dict[str, Any], now: Any, index: int | None
+    ) -> tuple[NewEvent, bytes]:
+        try:
+            decoded = event if isinstance(event, NewEvent) else decode_new_event(event)
+            return self._encode(decoded, now)
+        except ProtocolError as exc:
+            if index is None:
+                raise
+            raise batch_error(exc, index) from None
 
     def _encode(self, event: NewEvent, now: Any) -> tuple[NewEvent, bytes]:
         try:
@@ -390,6 +421,8 @@ class Gateway:
                 size,
                 settings.payload_warn,
             )
+        if self.catalog_service is not None:  # once per publish, on every path
+            self.catalog_service.check(event, payload_json)
         return event, encode_event(event, payload_json, now)
 
     def _on_broker_event(self, topic: str, seq: int, body: bytes) -> None:

@@ -11,6 +11,9 @@ Routes, and the key each needs once API keys are configured::
     GET  /readyz              readiness: started, not stopping, broker link up
     GET  /metrics             Prometheus exposition
     GET  /inspector, /demo    pages for operators and for the demo
+    GET  /v1/catalog          the event catalog as JSON          (open; 404 without a catalog)
+    GET  /asyncapi.json       the catalog as AsyncAPI 3.0        (open; 404 without a catalog)
+    GET  /catalog             the catalog as a readable page     (open; 404 without a catalog)
     GET  /static/{file}       the gateway's static files (pages, the browser client)
     GET  /                    what this gateway is and where its endpoints are
 
@@ -39,6 +42,7 @@ from eventwire.brokers import BrokerUnavailable, NotAvailable, history_of
 from eventwire.codes import ErrorCode, http_status
 from eventwire.envelope import decode_new_event, field_errors, splice_seq
 from eventwire.errors import ProtocolError, ValidationFailed, broker_unavailable
+from eventwire.protocol.frames import batch_error
 from eventwire.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from eventwire.topics import validate_topic
 
@@ -148,6 +152,9 @@ class HttpApi:
         if path == "/metrics":
             _allow(method, "GET")
             return HttpResponse(200, self._gateway.metrics.render(), METRICS_CONTENT_TYPE)
+        if path in _CATALOG_ROUTES:
+            _allow(method, "GET")
+            return self._catalog(path)
         if self._demo is not None and self._demo.handles(path):
             return await self._demo.handle(request)
         if path == "/v1/stats":
@@ -191,12 +198,12 @@ class HttpApi:
                 raise ValidationFailed(
                     [("events", f"at most {gateway.settings.max_batch} events per request")]
                 )
-            events = [_decode_at(raw, f"events.{i}", trace_id) for i, raw in enumerate(raw_events)]
+            events = [_decode_at(raw, i, trace_id) for i, raw in enumerate(raw_events)]
             # Every event is checked before any is published: a batch is refused whole.
             events = [_scoped(principal, e, i) for i, e in enumerate(events)]
-            results = await gateway.publish_many(events)
+            results = await gateway.publish_many(events, batch=True)
             return HttpResponse.json({"results": [r.to_wire() for r in results]})
-        event = _scoped(principal, _decode_at(body, "", trace_id), None)
+        event = _scoped(principal, _decode_at(body, None, trace_id), None)
         return HttpResponse.json((await gateway.publish(event)).to_wire())
 
     async def _topic(self, topic: str, principal: ApiPrincipal | None) -> HttpResponse:
@@ -264,17 +271,35 @@ class HttpApi:
 
     def _index(self) -> dict[str, Any]:
         base = self._gateway.url
-        return {
+        index = {
             "name": "eventwire",
             "version": __version__,
             "websocket": self._gateway.ws_url,
             "publish": f"{base}/v1/publish",
             "metrics": f"{base}/metrics",
         }
+        if self._gateway.catalog is not None:
+            index |= {"catalog": f"{base}/v1/catalog", "asyncapi": f"{base}/asyncapi.json"}
+        return index
+
+    def _catalog(self, path: str) -> HttpResponse:
+        """The loaded catalog as JSON, AsyncAPI (with this gateway's WebSocket URL) or HTML."""
+        gateway = self._gateway
+        service = gateway.catalog_service
+        if service is None or service.catalog is None:
+            raise ProtocolError(
+                ErrorCode.NOT_FOUND, "no event catalog is loaded on this gateway", {"path": path}
+            )
+        if path == "/v1/catalog":
+            return HttpResponse(200, service.json_document())
+        if path == "/asyncapi.json":
+            return HttpResponse(200, service.asyncapi_document(gateway.ws_url))
+        return HttpResponse(200, service.html_page(), _CONTENT_TYPES[".html"])
 
 
 _STATIC = Path(__file__).parent / "static"
 _PAGES = {"/inspector": "inspector.html", "/demo": "demo.html"}
+_CATALOG_ROUTES = frozenset({"/v1/catalog", "/asyncapi.json", "/catalog"})
 _CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -363,17 +388,13 @@ def _scoped(principal: ApiPrincipal | None, event: NewEvent, index: int | None) 
     return event
 
 
-def _decode_at(raw: object, where: str, trace_id: str | None) -> NewEvent:
-    """Decode one event of a request; field paths are prefixed with its place in the batch."""
+def _decode_at(raw: object, index: int | None, trace_id: str | None) -> NewEvent:
+    """Decode one event of a request; in a batch, its errors name its place (``events.3``)."""
     if trace_id is not None and isinstance(raw, dict) and "trace_id" not in raw:
         raw = {**raw, "trace_id": trace_id}
     try:
         return decode_new_event(raw)
-    except ValidationFailed as exc:
-        if not where:
-            raise
-        raise ValidationFailed([(f"{where}.{f}", e) for f, e in exc.errors]) from None
     except ProtocolError as exc:
-        if where:
-            exc.details = {**exc.details, "index": int(where.rsplit(".", 1)[1])}
-        raise
+        if index is None:
+            raise
+        raise batch_error(exc, index) from None

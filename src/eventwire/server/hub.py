@@ -10,21 +10,37 @@ subscribers grouped by *audience* (``Subscriber.audience``), and a tagged
 event is handed to two groups instead of being checked against each
 recipient. The tenant is read once per event, and only when some recipient
 could be refused it: a node without tenants never parses a body.
+
+Versions: within an audience, subscribers are grouped again by the event
+versions they accept (SUBSCRIBE's ``versions``, an ``Accept``; None for
+"as published", the group almost everyone is in). Only when a group that
+receives an event declared versions, and a catalog is loaded, is the event
+routed through :func:`eventwire.catalog.delivery.route_versions`: decoded
+once, converted once per version needed, each version spliced and framed
+once. A group for which no accepted version can be produced gets one ERROR
+UNSUPPORTED_VERSION per (topic, event type) and subscriber, never the event.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Set
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import orjson
 from websockets.frames import Frame, Opcode
 
-from eventwire.envelope import Event, splice_seq
+from eventwire.codes import ErrorCode
+from eventwire.envelope import Event, splice_seq, utc_now
+from eventwire.errors import ProtocolError
+from eventwire.protocol.frames import CONNECTION, ERROR_TOPIC, error_frame
 from eventwire.server.handlers import EventHandler, HandlerRunner
 from eventwire.server.metrics import Metrics
 from eventwire.topics import PatternIndex, is_pattern
+
+if TYPE_CHECKING:
+    from eventwire.catalog import Catalog
+    from eventwire.catalog.delivery import Accept, UnsupportedVersion
 
 __all__ = ["EVERYONE", "NO_TENANT", "Audience", "Hub", "Outbound", "Subscriber", "text_frame"]
 
@@ -73,8 +89,13 @@ class Subscriber(Protocol):
     def deliver(self, message: Outbound) -> None:
         """Queue ``message``; never blocks, never raises."""
 
+    def first_unsupported(self, key: tuple[str, str]) -> bool:
+        """Whether UNSUPPORTED_VERSION for ``(topic, event)`` is news to it; remember it."""
 
-Groups = dict[Audience, dict[Subscriber, None]]
+
+Group = dict[Subscriber, None]
+Groups = dict[Audience, dict["Accept | None", Group]]
+"""A topic's subscribers: by audience, then by the versions they accept."""
 
 
 class Hub:
@@ -85,15 +106,21 @@ class Hub:
     without any costs nothing extra per event.
     """
 
-    def __init__(self, metrics: Metrics) -> None:
+    def __init__(self, metrics: Metrics, catalog: Catalog | None = None) -> None:
         self._topics: dict[str, Groups] = {}
         self._watchers: PatternIndex[Subscriber] = PatternIndex()
         self._watched: dict[str, int] = {}  # pattern -> number of watchers
         self._handlers: PatternIndex[HandlerRunner] = PatternIndex()
         self._metrics = metrics
+        self.catalog = catalog
+        """Converts versions for the subscribers that declare some; None: all get the published."""
 
-    def subscribe(self, topic: str, subscriber: Subscriber) -> bool:
-        """Add a local subscriber to a topic or pattern; True when it is the first here."""
+    def subscribe(self, topic: str, subscriber: Subscriber, accept: Accept | None = None) -> bool:
+        """Add a local subscriber to a topic or pattern; True when it is the first here.
+
+        ``accept``: the event versions it understands on ``topic`` (patterns
+        ignore it). Subscribing again with other versions moves it.
+        """
         if is_pattern(topic):
             return self._watch(topic, subscriber)
         groups = self._topics.get(topic)
@@ -101,10 +128,13 @@ class Hub:
         if groups is None:
             groups = self._topics[topic] = {}
             self._metrics.topics.inc()
-        group = groups.setdefault(subscriber.audience, {})
-        if subscriber not in group:
-            group[subscriber] = None
-            self._metrics.subscriptions.inc()
+        audience = subscriber.audience
+        group = groups.get(audience, {}).get(accept)
+        if group is None or subscriber not in group:
+            moved, _ = _remove(groups, audience, subscriber)
+            if not moved:
+                self._metrics.subscriptions.inc()
+            groups.setdefault(audience, {}).setdefault(accept, {})[subscriber] = None
         return first
 
     def unsubscribe(self, topic: str, subscriber: Subscriber) -> bool:
@@ -112,7 +142,7 @@ class Hub:
         if is_pattern(topic):
             return self._unwatch(topic, subscriber)
         groups = self._topics.get(topic)
-        if groups is None or not _remove(groups, subscriber.audience, subscriber):
+        if groups is None or not _remove(groups, subscriber.audience, subscriber)[0]:
             return False
         self._metrics.subscriptions.dec()
         if groups:
@@ -131,8 +161,11 @@ class Hub:
             return
         for topic in topics:
             groups = self._topics.get(topic)
-            if groups is not None and _remove(groups, old, subscriber):
-                groups.setdefault(new, {})[subscriber] = None
+            if groups is None:
+                continue
+            found, accept = _remove(groups, old, subscriber)
+            if found:
+                groups.setdefault(new, {}).setdefault(accept, {})[subscriber] = None
 
     def _watch(self, pattern: str, subscriber: Subscriber) -> bool:
         before = len(self._watchers)
@@ -156,7 +189,8 @@ class Hub:
         return True
 
     def subscriber_count(self, topic: str) -> int:
-        return sum(len(group) for group in self._topics.get(topic, {}).values())
+        groups = self._topics.get(topic, {})
+        return sum(len(group) for by_accept in groups.values() for group in by_accept.values())
 
     @property
     def topic_count(self) -> int:
@@ -185,7 +219,9 @@ class Hub:
         if groups or watchers:
             # A subscriber may leave while we write (a slow consumer is closed):
             # it unsubscribes later, from the loop, never during this walk.
-            count = _fan_out(Outbound(topic, data), body, groups, watchers)
+            message = Outbound(topic, data)
+            done = _fan_out(message, body, groups, watchers)
+            count = done if isinstance(done, int) else self._versions(message, body, seq, *done)
             self._metrics.deliveries.inc(count)
         if runners:
             event = Event.model_validate_json(data)
@@ -194,42 +230,118 @@ class Hub:
                     self._metrics.drops.labels("handler_queue_full").inc()
         return count
 
+    def _versions(
+        self, message: Outbound, body: bytes, seq: int, count: int, versioned: list[VersionedGroup]
+    ) -> int:
+        """Serve the groups that declared versions; ``count`` recipients were served before.
 
-def _remove(groups: Groups, audience: Audience, subscriber: Subscriber) -> bool:
-    group = groups.get(audience)
-    if group is None or subscriber not in group:
-        return False
-    del group[subscriber]
-    if not group:
-        del groups[audience]
-    return True
+        ``route_versions`` converts once per version, never per subscriber;
+        each version is spliced and framed once. Returns the recipient count.
+        """
+        catalog = self.catalog
+        if catalog is None:  # nothing to convert with: as published, like an undeclared event
+            for _, group in versioned:
+                for subscriber in group:
+                    subscriber.deliver(message)
+                count += len(group)
+            return count
+        from eventwire.catalog.delivery import route_versions
+
+        try:
+            routed = route_versions(catalog, message.topic, body, [a for a, _ in versioned])
+        except Exception:  # never a payload it cannot read; never a broken fan-out
+            log.exception("converting an event of %s failed", message.topic)
+            return count
+        outbound: dict[int, Outbound] = {id(body): message}
+        refused = 0
+        for accept, group in versioned:
+            found = routed[accept]
+            if isinstance(found, bytes):
+                converted = outbound.get(id(found))
+                if converted is None:
+                    converted = Outbound(message.topic, splice_seq(found, seq))
+                    outbound[id(found)] = converted
+                for subscriber in group:
+                    subscriber.deliver(converted)
+                count += len(group)
+                continue
+            error, key = _unsupported(found), found.key
+            for subscriber in group:
+                if subscriber.first_unsupported(key):
+                    subscriber.deliver(error)
+                    refused += 1
+        if refused:
+            self._metrics.errors.labels(ErrorCode.UNSUPPORTED_VERSION.value).inc(refused)
+        return count
+
+
+VersionedGroup = tuple["Accept", Group]
+
+
+def _unsupported(refusal: UnsupportedVersion) -> Outbound:
+    """The ERROR UNSUPPORTED_VERSION frame for ``refusal``, built once for its whole group."""
+    payload = refusal.to_payload()
+    error = ProtocolError(ErrorCode.UNSUPPORTED_VERSION, payload["message"], payload["details"])
+    return Outbound(ERROR_TOPIC, error_frame(CONNECTION, error, utc_now()))
+
+
+def _remove(
+    groups: Groups, audience: Audience, subscriber: Subscriber
+) -> tuple[bool, Accept | None]:
+    """Take ``subscriber`` out of its group of ``audience``: (whether it was in one, its Accept)."""
+    by_accept = groups.get(audience)
+    if by_accept is None:
+        return False, None
+    for accept, group in by_accept.items():
+        if subscriber in group:
+            del group[subscriber]
+            if not group:
+                del by_accept[accept]
+                if not by_accept:
+                    del groups[audience]
+            return True, accept
+    return False, None
 
 
 def _fan_out(
     message: Outbound, body: bytes, groups: Groups | None, watchers: Set[Subscriber] | None
-) -> int:
-    """Hand ``message`` to every group (and watcher) whose audience admits the event."""
+) -> int | tuple[int, list[VersionedGroup]]:
+    """Hand ``message`` to every group (and watcher) whose audience admits the event.
+
+    Returns the recipient count, or, when admitted groups declared versions,
+    the count so far and those groups, still to serve.
+    """
     tenant = _event_tenant(body) if _may_refuse(groups, watchers) else None
     count = 0
+    versioned: list[VersionedGroup] | None = None
     if groups:
         admitted = groups.values() if tenant is None else _groups_of(groups, tenant)
-        for group in admitted:
-            for subscriber in group:
-                subscriber.deliver(message)
-            count += len(group)
+        for by_accept in admitted:
+            for accept, group in by_accept.items():
+                if accept is not None:
+                    versioned = versioned or []
+                    versioned.append((accept, group))
+                    continue
+                for subscriber in group:
+                    subscriber.deliver(message)
+                count += len(group)
     for watcher in watchers or ():
         audience = watcher.audience
         if tenant is not None and audience is not EVERYONE and audience != tenant:
             continue
-        if groups and watcher in groups.get(audience, ()):
+        if groups and _member(groups, audience, watcher):
             continue  # had it as the topic's subscriber: one copy each
         watcher.deliver(message)
         count += 1
-    return count
+    return count if versioned is None else (count, versioned)
 
 
-def _groups_of(groups: Groups, tenant: str) -> list[dict[Subscriber, None]]:
-    return [group for key in (tenant, EVERYONE) if (group := groups.get(key))]
+def _member(groups: Groups, audience: Audience, subscriber: Subscriber) -> bool:
+    return any(subscriber in group for group in groups.get(audience, {}).values())
+
+
+def _groups_of(groups: Groups, tenant: str) -> list[dict[Accept | None, Group]]:
+    return [by_accept for key in (tenant, EVERYONE) if (by_accept := groups.get(key))]
 
 
 def _may_refuse(groups: Groups | None, watchers: Set[Subscriber] | None) -> bool:
