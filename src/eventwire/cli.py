@@ -73,10 +73,14 @@ def _parser() -> argparse.ArgumentParser:
     publish.add_argument("--trace-id")
     publish.add_argument("--version", dest="event_version", type=int)
     publish.add_argument("--url", help=url_help)
+    publish.add_argument("--key", help="HTTP API key (also EVENTWIRE_API_KEY)")
 
     tail = commands.add_parser("tail", help="print live events until Ctrl-C")
     tail.add_argument("topics", nargs="+")
     tail.add_argument("--url", help=url_help)
+    tail.add_argument(
+        "--token", help="a JWT (also EVENTWIRE_TOKEN); admin tokens may tail patterns"
+    )
     tail.add_argument(
         "--json",
         "--jsonl",
@@ -238,7 +242,8 @@ def _publish(args: argparse.Namespace) -> int:
         return 2
 
     async def publish() -> int:
-        async with Publisher(_base_url(args)) as publisher:
+        key = args.key or os.environ.get("EVENTWIRE_API_KEY")
+        async with Publisher(_base_url(args), api_key=key) as publisher:
             try:
                 result = await publisher.emit(
                     args.topic,
@@ -270,20 +275,21 @@ def _tail(args: argparse.Namespace) -> int:
     colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
 
     async def tail() -> int:
-        async with Client(ws_url) as client:
-            try:
-                subscription = await client.subscribe(*args.topics)
-            except ClientError as exc:
-                print(f"eventwire: {exc}", file=sys.stderr)
-                return 2
-            print(
-                f"tailing {', '.join(args.topics)} on {ws_url} (Ctrl-C to stop)",
-                file=sys.stderr,
-                flush=True,
-            )
+        client = Client(ws_url, token=args.token or os.environ.get("EVENTWIRE_TOKEN"))
+        try:
+            await client.connect()
+            subscription = await client.subscribe(*args.topics)
+        except ClientError as exc:  # refused token or topic, unreachable gateway
+            print(f"eventwire: {exc}", file=sys.stderr)
+            await client.close()
+            return 2
+        print(f"tailing {', '.join(args.topics)} on {ws_url} (Ctrl-C to stop)", file=sys.stderr)
+        try:
             async for event in subscription:
                 line = event_json(event) if args.json else format_event(event, colour)
                 print(line, flush=True)
+        finally:
+            await client.close()
         return 0
 
     with contextlib.suppress(KeyboardInterrupt):

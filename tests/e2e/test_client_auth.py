@@ -85,3 +85,31 @@ async def test_client_publishes_over_its_socket_as_itself(start_gateway: StartGa
         with pytest.raises(PublishFailed) as not_allowed:
             await client.publisher.added("room:lobby", entity_id="m3", payload={})
         assert not_allowed.value.code == "FORBIDDEN"  # ADDED is not client-publishable
+
+
+async def run_cli(*args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "eventwire", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_cli_with_credentials(start_gateway: StartGateway) -> None:
+    admin_key = "admin-key-for-tests-0123456789abcdefghij"
+    gateway = await start_gateway(**auth(admin_key=admin_key))
+    args = ["publish", "gift-list:1", "ADDED", "--entity-id", "g", "--url", gateway.url]
+    code, _, err = await run_cli(*args)
+    assert code == 1
+    assert "UNAUTHORIZED" in err
+    code, out, _ = await run_cli(*args, "--key", admin_key)
+    assert (code, out.strip()) == (0, "published gift-list:1 ADDED seq=1")
+    code, _, err = await run_cli("tail", "gift-list:*", "--token", "forged", "--url", gateway.url)
+    assert code == 2
+    assert "UNAUTHORIZED" in err
+    user = token(gateway, "u1", subscribe=["gift-list:*"])  # grants are not admin rights
+    code, _, err = await run_cli("tail", "gift-list:*", "--token", user, "--url", gateway.url)
+    assert code == 2
+    assert "INVALID_TOPIC" in err

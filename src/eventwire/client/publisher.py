@@ -228,13 +228,22 @@ class Publisher(Sender):
     here); otherwise one is created with ``timeout`` and closed by
     ``aclose()`` or ``async with``. Raises ``PublishFailed`` with the
     gateway's code (``VALIDATION_ERROR``, ``PAYLOAD_TOO_LARGE``, ...) and
-    ``GatewayUnreachable`` when the request never got an answer.
+    ``GatewayUnreachable`` when the request never got an answer. ``api_key``
+    is sent as ``Authorization: Bearer`` when the gateway requires keys.
     """
 
     def __init__(
-        self, base_url: str, *, http: httpx.AsyncClient | None = None, timeout: float = 10.0
+        self,
+        base_url: str,
+        *,
+        http: httpx.AsyncClient | None = None,
+        timeout: float = 10.0,
+        api_key: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._headers = {"content-type": "application/json"}
+        if api_key is not None:  # the gateway's API keys: `Authorization: Bearer <key>`
+            self._headers["authorization"] = f"Bearer {api_key}"
         self._owns_http = http is None
         self._http = http if http is not None else httpx.AsyncClient(timeout=timeout)
 
@@ -246,9 +255,7 @@ class Publisher(Sender):
             raise PublishFailed("VALIDATION_ERROR", f"not JSON-serializable: {exc}") from None
         url = f"{self.base_url}/v1/publish"
         try:
-            response = await self._http.post(
-                url, content=content, headers={"content-type": "application/json"}
-            )
+            response = await self._http.post(url, content=content, headers=self._headers)
         except httpx.TransportError as exc:
             raise GatewayUnreachable(f"POST {url} failed: {exc!r}") from exc
         if response.is_error:
