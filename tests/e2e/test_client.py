@@ -468,3 +468,34 @@ async def test_pattern_subscription_receives_matching_topics() -> None:
         seen = [await anext(aiter(watching)) for _ in range(2)]
         assert [(e.topic, e.seq) for e in seen] == [("gift-list:1", 1), ("gift-list:2:items", 1)]
         assert (await anext(aiter(direct))).topic == "gift-list:1"
+
+
+async def test_subscribers_on_different_versions_and_a_reconnect_keeps_them() -> None:
+    from eventwire.client import Client
+    from eventwire.testing import running_gateway
+
+    message: dict[str, Any] = {
+        "topic": "room:lobby", "event": "MESSAGE_POSTED", "version": 2,
+        "data": {"entity_id": "m1", "user_id": "u1", "payload": {
+            "message_id": "m1", "user_id": "u1", "username": "Ann", "text": "hi @bo",
+            "mentions": ["bo"],
+        }},
+    }  # fmt: skip
+    async with (
+        running_gateway(catalog="eventwire.demo:catalog") as gateway,
+        Client(gateway.ws_url) as old,
+        Client(gateway.ws_url) as new,
+    ):
+        v1 = await old.subscribe("room:lobby", versions={"room.MESSAGE_POSTED": [1]})
+        v2 = await new.subscribe("room:lobby")  # as published
+        await gateway.publish(message)
+        first, second = await anext(aiter(v1)), await anext(aiter(v2))
+        assert (first.version, "mentions" in first.data.payload) == (1, False)
+        assert (second.version, second.data.payload["mentions"]) == (2, ["bo"])
+        since = old.reconnects
+        for connection in list(gateway.connections):  # a node restart, seen by the clients
+            connection.close(1012, "restart")
+        await old.reconnected(since, timeout=10)
+        await gateway.publish({**message, "data": {**message["data"], "entity_id": "m2"}})
+        again = await anext(aiter(v1))
+        assert (again.data.entity_id, again.version) == ("m2", 1)  # still converted

@@ -21,9 +21,10 @@ import contextlib
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, Self, TypeVar
 
+import orjson
 from pydantic import ValidationError
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
@@ -57,6 +58,7 @@ TokenProvider = Callable[[], str | Awaitable[str]]
 H = TypeVar("H", bound=Handler)
 
 _MAX_TOPICS_PER_COMMAND = 1000
+_SORTED = orjson.OPT_SORT_KEYS
 _ABNORMAL = 1006
 
 
@@ -121,6 +123,7 @@ class Client:
         self._requests = Requests()
         self._router = Router(self._deliver)
         self._on_subs: dict[str, Subscription] = {}
+        self._versions: dict[str, dict[str, list[int]]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._changed = Signal()
         self._closed = False
@@ -206,8 +209,15 @@ class Client:
 
     # -- subscriptions -----------------------------------------------------------
 
-    async def subscribe(self, *topics: str) -> Subscription:
+    async def subscribe(
+        self, *topics: str, versions: Mapping[str, list[int]] | None = None
+    ) -> Subscription:
         """Subscribe to ``topics`` and return the subscription that receives their events.
+
+        ``versions`` declares the event versions this code reads, by event key
+        (``{"room.MESSAGE_POSTED": [1], "*": [1, 2]}``, see the protocol); a
+        gateway with a catalog converts events to the highest one accepted.
+        It is kept for resubscribing after a reconnection.
 
         Raises SubscribeRefused (code INVALID_TOPIC, RESERVED_TOPIC, ...) when
         the gateway refuses any of them, and then no topic of this call stays
@@ -215,6 +225,9 @@ class Client:
         """
         if not topics:
             raise ValueError("subscribe to at least one topic")
+        if versions is not None:
+            for topic in topics:
+                self._versions[topic] = dict(versions)
         sub = Subscription(tuple(dict.fromkeys(topics)), self._unsubscribe, self.max_queue)
         self._router.add(sub)
         try:
@@ -310,10 +323,18 @@ class Client:
 
     async def _subscribe_topics(self, topics: list[str]) -> None:
         errors: list[ServerError] = []
-        for i in range(0, len(topics), _MAX_TOPICS_PER_COMMAND):
-            chunk = topics[i : i + _MAX_TOPICS_PER_COMMAND]
-            answer = await self._command("SUBSCRIBE", {"topics": chunk})
-            errors += answer.errors
+        by_versions: dict[str, list[str]] = {}  # one SUBSCRIBE per distinct `versions`
+        for topic in topics:
+            declared = self._versions.get(topic)
+            key = "" if declared is None else orjson.dumps(declared, option=_SORTED).decode()
+            by_versions.setdefault(key, []).append(topic)
+        for key, group in by_versions.items():
+            for i in range(0, len(group), _MAX_TOPICS_PER_COMMAND):
+                payload: dict[str, Any] = {"topics": group[i : i + _MAX_TOPICS_PER_COMMAND]}
+                if key:
+                    payload["versions"] = orjson.loads(key)
+                answer = await self._command("SUBSCRIBE", payload)
+                errors += answer.errors
         if errors:
             raise SubscribeRefused(errors)
 
