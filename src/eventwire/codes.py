@@ -92,6 +92,7 @@ class CloseCode(enum.IntEnum):
     AUTH_TIMEOUT = 4003  # no AUTH within auth_timeout: reconnect, authenticate at once
     SLOW_CONSUMER = 4008  # outbound buffer over its limit: reconnect, read faster
     TOO_MANY_CONNECTIONS = 4009  # a connection cap after AUTH: reconnect after a long backoff
+    HISTORY_RESET = 4010  # a topic's history was lost (broker flush): reconnect at once
     FLOODING = 4029  # far past the command rate limit: reconnect after backoff
     UNAUTHORIZED = 4501  # the token was refused: not again without a different token
     REVOKED = 4503  # an operator revoked access: not again with the same token

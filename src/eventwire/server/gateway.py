@@ -30,7 +30,7 @@ from pydantic import BaseModel
 
 from eventwire.auth.limits import Ticket
 from eventwire.auth.revocation import RevokeRequest
-from eventwire.brokers import Broker, BrokerUnavailable, create_broker
+from eventwire.brokers import Broker, BrokerUnavailable, Position, create_broker
 from eventwire.codes import CloseCode, ErrorCode
 from eventwire.envelope import NewEvent, decode_new_event, encode_event, utc_now
 from eventwire.errors import ProtocolError, ValidationFailed, broker_unavailable
@@ -38,6 +38,7 @@ from eventwire.protocol.frames import batch_error
 from eventwire.protocol.session import Clock, Limits
 from eventwire.server.catalog import CatalogService
 from eventwire.server.config import Settings
+from eventwire.server.connection import ConnectionBase
 from eventwire.server.guard import Guard, HandshakeRefused
 from eventwire.server.handlers import EventHandler
 from eventwire.server.http_api import HttpApi
@@ -175,7 +176,7 @@ class Gateway:
         self.stopping = False
         self._stopped.clear()
         self.guard.warn_if_open(self.settings.allow_pattern_subscriptions)
-        await self.broker.start(self._on_broker_event)
+        await self.broker.start(self._on_broker_event, self._on_broker_reset)
         for runner in self.hub.handlers():  # handlers hear their patterns from every node
             await self.broker.add_interest(runner.pattern)
         self.started = True
@@ -424,6 +425,20 @@ class Gateway:
         if self.catalog_service is not None:  # once per publish, on every path
             self.catalog_service.check(event, payload_json)
         return event, encode_event(event, payload_json, now)
+
+    def _on_broker_reset(self, topic: str, position: Position) -> None:
+        """A topic's history was lost at the broker (a flush, a restart without storage).
+
+        Its ``seq`` starts again from 1 in a new epoch, which clients that
+        remember the old numbers would take for duplicates. Its local
+        subscribers are closed with 4010: they reconnect at once, and the
+        new SUBSCRIBED shows them the new epoch, which they report as lost
+        history so the application refetches.
+        """
+        log.warning("history of %s was reset (now epoch %s)", topic, position.epoch)
+        for subscriber in self.hub.subscribers_of(topic):
+            if isinstance(subscriber, ConnectionBase):
+                subscriber.close(CloseCode.HISTORY_RESET, f"history of {topic} was reset")
 
     def _on_broker_event(self, topic: str, seq: int, body: bytes) -> None:
         self.hub.dispatch(topic, seq, body)

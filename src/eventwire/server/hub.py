@@ -189,8 +189,18 @@ class Hub:
         return True
 
     def subscriber_count(self, topic: str) -> int:
+        return len(self.subscribers_of(topic))
+
+    def subscribers_of(self, topic: str) -> list[Subscriber]:
+        """Every local subscriber of ``topic`` (not the pattern watchers), once each."""
         groups = self._topics.get(topic, {})
-        return sum(len(group) for by_accept in groups.values() for group in by_accept.values())
+        found = {
+            subscriber: None
+            for by_accept in groups.values()
+            for group in by_accept.values()
+            for subscriber in group
+        }
+        return list(found)
 
     @property
     def topic_count(self) -> int:
