@@ -7,13 +7,10 @@ from collections.abc import Iterator
 import pytest
 
 from tests.integration.redisproc import RedisProcess
+from tests.integration.serverproc import running
 
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
-    server = RedisProcess(tmp_path_factory.mktemp("redis"))
-    server.start()
-    try:
+    with running(RedisProcess(tmp_path_factory.mktemp("redis"))) as server:
         yield server
-    finally:
-        server.kill()

@@ -10,6 +10,7 @@ import pytest
 from eventwire.brokers import Broker
 from eventwire.testing.brokers import BrokerContract, BrokerFactory, HistoryContract
 from tests.integration.natsproc import NatsProcess
+from tests.integration.serverproc import running
 
 pytest.importorskip("nats", reason="the NATS broker needs nats-py (eventwire[nats])")
 
@@ -18,12 +19,8 @@ _streams = itertools.count(1)
 
 @pytest.fixture(scope="module")
 def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsProcess]:
-    server = NatsProcess(tmp_path_factory.mktemp("nats"))
-    server.start()
-    try:
+    with running(NatsProcess(tmp_path_factory.mktemp("nats"))) as server:
         yield server
-    finally:
-        server.kill()
 
 
 class TestNatsBroker(BrokerContract, HistoryContract):

@@ -11,85 +11,57 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import shutil
 import socket
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.integration.redisproc import free_port
+from tests.integration.serverproc import ServerProcess, require_binary, running
 
 __all__ = ["NatsProcess", "TcpProxy", "nats_proxy", "nats_server", "require_nats_server"]
 
-_STARTUP = 10.0
-"""Seconds a nats-server may take to accept its first connection with JetStream on."""
 _FALLBACK = "/usr/sbin/nats-server"
 
 
 def require_nats_server() -> str:
     """The nats-server binary; skips the test without one (fails if EVENTWIRE_REQUIRE_NATS=1)."""
-    binary = shutil.which("nats-server") or (_FALLBACK if os.access(_FALLBACK, os.X_OK) else None)
-    if binary is None:
-        message = "nats-server is not installed (make system-deps installs it)"
-        if os.environ.get("EVENTWIRE_REQUIRE_NATS") == "1":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    return binary
+    return require_binary(
+        "nats-server",
+        env="EVENTWIRE_REQUIRE_NATS",
+        missing="nats-server is not installed (make system-deps installs it)",
+        fallback=_FALLBACK,
+    )
 
 
-class NatsProcess:
+class NatsProcess(ServerProcess):
     """One ``nats-server -js`` on 127.0.0.1:``port``; ``start``/``kill`` may be repeated.
 
     JetStream keeps its files under ``workdir/store``: a restart after
     ``kill()`` finds them again, a restart after ``wipe()`` starts empty.
     """
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
-        self.binary = require_nats_server()
-        self.workdir = workdir
-        self.store = workdir / "store"
-        self.port = port or free_port()
-        self._process: subprocess.Popen[bytes] | None = None
+    name = "nats-server"
 
-    @property
-    def pid(self) -> int | None:
-        return None if self._process is None else self._process.pid
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        super().__init__(require_nats_server(), workdir, port)
+        self.store = workdir / "store"
 
     @property
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
-        """Start and wait until it accepts a connection and announces JetStream."""
-        args = [self.binary, "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.store)]
-        log = (self.workdir / "nats.log").open("ab")
-        self._process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-        deadline = time.monotonic() + _STARTUP
-        while not self._announces_jetstream():
-            if self._process.poll() is not None:
-                raise RuntimeError(f"nats-server exited with {self._process.returncode}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"nats-server on {self.port} did not answer within {_STARTUP}s")
-            time.sleep(0.01)
-
-    def kill(self) -> None:
-        """SIGKILL: what a crash looks like to the clients."""
-        if self._process is not None:
-            self._process.kill()
-            self._process.wait(timeout=_STARTUP)
-            self._process = None
+    def args(self) -> list[str]:
+        return [self.binary, "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.store)]
 
     def wipe(self) -> None:
         """Delete JetStream's files (only while stopped): the next start has lost every stream."""
         assert self._process is None, "wipe() a stopped server"
         shutil.rmtree(self.store, ignore_errors=True)
 
-    def _announces_jetstream(self) -> bool:
+    def answers(self) -> bool:
+        """Whether it accepts a connection and announces JetStream."""
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=1) as conn:
                 line = conn.makefile("rb").readline()
@@ -176,12 +148,8 @@ class TcpProxy:
 @pytest.fixture
 def nats_server(tmp_path: Path) -> Iterator[NatsProcess]:
     """A nats-server -js on a free port, killed after the test (whatever the test did to it)."""
-    server = NatsProcess(tmp_path)
-    server.start()
-    try:
+    with running(NatsProcess(tmp_path)) as server:
         yield server
-    finally:
-        server.kill()
 
 
 @pytest.fixture

@@ -3,25 +3,34 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
-from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
-from eventwire.brokers import BrokerUnavailable, Health
+from eventwire.codes import CloseCode
 from eventwire.server import Gateway
-from eventwire.testing import TestClient, running_gateway
-from tests.integration.conftest import TIMEOUT, StartGateway, eventually
+from eventwire.testing import TestClient
+from tests.integration.conftest import (
+    TIMEOUT,
+    StartGateway,
+    assert_back_and_delivering,
+    assert_gateway_does_not_start,
+    assert_new_topic_starts_at_1,
+    assert_publish_refused,
+    counters,
+    event,
+    eventually,
+    expect_seqs,
+    gateways_on,
+)
 from tests.integration.natsproc import (  # noqa: F401 (fixtures)
     NatsProcess,
     TcpProxy,
     nats_proxy,
     nats_server,
 )
-from tests.integration.redisproc import free_port
+from tests.integration.serverproc import free_port
 
 pytest.importorskip("nats", reason="the NATS broker needs nats-py (eventwire[nats])")
 
@@ -29,17 +38,8 @@ pytest.importorskip("nats", reason="the NATS broker needs nats-py (eventwire[nat
 @pytest.fixture
 async def start_gateway(nats_server: NatsProcess) -> AsyncIterator[StartGateway]:  # noqa: F811
     """Start gateways on ``nats_server`` (settings may be given); stop them after the test."""
-    async with contextlib.AsyncExitStack() as stack:
-
-        async def start(**settings: Any) -> Gateway:
-            settings.setdefault("broker", nats_server.url)
-            return await stack.enter_async_context(running_gateway(**settings))
-
+    async with gateways_on(nats_server.url) as start:
         yield start
-
-
-def event(topic: str, n: int) -> dict[str, Any]:
-    return {"topic": topic, "event": "ADDED", "data": {"entity_id": f"e{n}", "payload": {"n": n}}}
 
 
 async def publish_http(http: httpx.AsyncClient, gateway: Gateway, topic: str, n: int) -> int:
@@ -47,17 +47,6 @@ async def publish_http(http: httpx.AsyncClient, gateway: Gateway, topic: str, n:
     assert response.status_code == 200, response.text
     seq: int = response.json()["seq"]
     return seq
-
-
-def counters(gateway: Gateway) -> Mapping[str, int]:
-    assert isinstance(gateway.broker, Health)
-    return gateway.broker.counters()
-
-
-async def expect_seqs(client: TestClient, topic: str, seqs: list[int]) -> None:
-    for seq in seqs:
-        received = await client.expect(topic, timeout=TIMEOUT)
-        assert (received.seq, received.payload) == (seq, {"n": seq})
 
 
 async def test_an_event_published_on_one_node_reaches_subscribers_of_another(
@@ -127,9 +116,7 @@ async def test_a_frozen_link_is_detected_by_its_pings(
             assert took < 4.5  # a ping a second, two may go unanswered
         finally:
             nats_proxy.thaw()
-        await eventually(lambda: b.ready, "node B is subscribed again")
-        await b.publish(event("room:lobby", 1))
-        await expect_seqs(client, "room:lobby", [1])
+        await assert_back_and_delivering(b, client)
 
 
 async def test_a_nats_restart_fails_publishes_fast_and_nodes_resume(
@@ -143,10 +130,7 @@ async def test_a_nats_restart_fails_publishes_fast_and_nodes_resume(
         await expect_seqs(client, "gift-list:1", [1])
         nats_server.kill()
         await eventually(lambda: not a.ready and not b.ready, "both nodes report not ready")
-        started = time.monotonic()
-        with pytest.raises(BrokerUnavailable):
-            await a.broker.publish("gift-list:1", b"{}")
-        assert time.monotonic() - started < 0.1  # refused at once, not buffered and lost
+        await assert_publish_refused(a, within=0.1)
         nats_server.start()  # same port, same storage: the history is still there
         await eventually(lambda: a.ready and b.ready, "both nodes are subscribed again")
         assert (await a.publish(event("gift-list:1", 2))).seq == 2
@@ -163,21 +147,19 @@ async def test_a_restart_without_storage_gives_topics_a_new_epoch(
         await client.subscribe("gift-list:1", "gift-list:2")
         await a.publish(event("gift-list:1", 1))
         await expect_seqs(client, "gift-list:1", [1])
+        since = client.reconnects
         nats_server.kill()
         await eventually(lambda: not a.ready and not b.ready, "both nodes report not ready")
         nats_server.wipe()
         nats_server.start()  # empty: the stream and every topic's history are gone
         await eventually(lambda: a.ready and b.ready, "both nodes are back, stream made again")
         assert counters(b)["epoch_changes"] >= 1  # seen while catching gift-list:1 up
-        published = await a.publish(event("gift-list:2", 1))
-        assert published.seq == 1
-        await expect_seqs(client, "gift-list:2", [1])
+        # The reset closed the client (4010); it is back, and told the history was lost.
+        reconnected = await client.reconnected(since, timeout=10)
+        assert reconnected.close_code == CloseCode.HISTORY_RESET
+        assert any(gap.history_lost for gap in reconnected.gaps)
+        await assert_new_topic_starts_at_1(a, client)
 
 
 async def test_a_gateway_does_not_start_without_its_nats() -> None:
-    nowhere = f"nats://127.0.0.1:{free_port()}"
-    started = time.monotonic()
-    with pytest.raises(BrokerUnavailable, match="unreachable"):
-        async with running_gateway(broker=nowhere):
-            pass
-    assert time.monotonic() - started < 2.0
+    await assert_gateway_does_not_start(f"nats://127.0.0.1:{free_port()}")

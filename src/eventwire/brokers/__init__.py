@@ -16,6 +16,8 @@ The NATS broker's URL names one or more servers (``nats://h1:4222,h2:4222``);
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -69,6 +71,17 @@ _MISSING_NATS = (
 )
 
 
+@contextlib.contextmanager
+def _needs(package: str, missing: str) -> Iterator[None]:
+    """An import of ``package`` that fails says what to install (``missing``)."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.partition(".")[0] != package:
+            raise
+        raise ModuleNotFoundError(missing, name=exc.name) from exc
+
+
 def create_broker(
     url: str,
     *,
@@ -95,12 +108,8 @@ def create_broker(
 
 
 def _redis_broker(url: str, history_size: int, history_age: float | None) -> RedisBroker:
-    try:
+    with _needs("redis", _MISSING_REDIS):
         from eventwire.brokers.redis import DEFAULT_PREFIX, RedisBroker
-    except ModuleNotFoundError as exc:
-        if exc.name is None or exc.name.partition(".")[0] != "redis":
-            raise
-        raise ModuleNotFoundError(_MISSING_REDIS, name=exc.name) from exc
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
     prefixes = [value for name, value in query if name == "prefix"]
@@ -114,10 +123,6 @@ def _redis_broker(url: str, history_size: int, history_age: float | None) -> Red
 
 
 def _nats_broker(url: str, history_size: int, history_age: float | None) -> NatsBroker:
-    try:
+    with _needs("nats", _MISSING_NATS):
         from eventwire.brokers.nats import NatsBroker
-    except ModuleNotFoundError as exc:
-        if exc.name is None or exc.name.partition(".")[0] != "nats":
-            raise
-        raise ModuleNotFoundError(_MISSING_NATS, name=exc.name) from exc
     return NatsBroker.from_url(url, history_size=history_size, history_age=history_age)

@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
-import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -35,6 +33,7 @@ from nats.errors import Error as NatsError
 from eventwire.brokers._interest import Interests
 from eventwire.brokers._nats_history import StreamMissing
 from eventwire.brokers._nats_subjects import NatsNames, parse_place
+from eventwire.brokers._node import LinkState, LinkStatus, backoff
 from eventwire.brokers._resume import Feed
 from eventwire.errors import BrokerError
 from eventwire.topics import is_pattern
@@ -45,12 +44,6 @@ log = logging.getLogger("eventwire.brokers.nats")
 
 _FAILURES = (NatsError, BrokerError, StreamMissing, OSError, TimeoutError)
 """What a resync or a catch-up may meet while the server comes and goes."""
-
-
-class _State(enum.Enum):
-    DOWN = "down"  # no connection: interests are recorded, nats-py subscribes on reconnect
-    SYNCING = "syncing"  # connected again: stream, subscriptions and catch-up being checked
-    UP = "up"  # subscribed to every interest and caught up: events flow
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +62,7 @@ class _Resync:
     pass
 
 
-class Link:
+class Link(LinkStatus):
     """The live subscriptions of one node and the task that hands their events on."""
 
     def __init__(
@@ -83,30 +76,18 @@ class Link:
         backoff_max: float,
         name: str,
     ) -> None:
+        super().__init__(name, interests)
         self._names = names
-        self._interests = interests
         self._feed = feed
         self._ensure_stream = ensure_stream
         self._timeout = timeout
         self._backoff_max = backoff_max
-        self._name = name
-        self._state = _State.DOWN
-        self._up = asyncio.Event()
         self._nc: NatsClient | None = None
         self._users: dict[str, set[str]] = {}  # live subject -> interests it serves
         self._subs: dict[str, Subscription] = {}
         self._queue: asyncio.Queue[_Live | _CatchUp | _Resync] = asyncio.Queue()
         self._failed_resyncs = 0
         self._retry: asyncio.TimerHandle | None = None
-        self.losses = 0
-        """Times an established link was lost."""
-
-    @property
-    def up(self) -> bool:
-        return self._state is _State.UP
-
-    async def wait_up(self) -> None:
-        await self._up.wait()
 
     # -- the connection ------------------------------------------------------------
 
@@ -116,24 +97,24 @@ class Link:
         self._subs = {}
         for subject in self._users:
             await self._subscribe(subject)
-        self._state = _State.SYNCING
+        self._state = LinkState.SYNCING
         self._queue.put_nowait(_Resync())
 
     def disconnected(self) -> None:
-        if self._state is _State.UP:
+        if self._state is LinkState.UP:
             self.losses += 1
             log.warning("%s: link lost; nats-py is reconnecting", self._name)
-        self._mark(_State.DOWN)
+        self._mark(LinkState.DOWN)
 
     def reconnected(self) -> None:
-        self._mark(_State.SYNCING)
+        self._mark(LinkState.SYNCING)
         self._queue.put_nowait(_Resync())
 
     def unbind(self, *, lost: bool) -> None:
         """Forget the connection (``lost``: not by our own close); the interests stay."""
         if lost:
             self.disconnected()
-        self._mark(_State.DOWN)
+        self._mark(LinkState.DOWN)
         self._nc = None
         self._subs = {}
         if self._retry is not None:
@@ -255,7 +236,7 @@ class Link:
 
     async def _resync(self) -> None:
         nc = self._nc
-        if nc is None or not nc.is_connected or self._state is not _State.SYNCING:
+        if nc is None or not nc.is_connected or self._state is not LinkState.SYNCING:
             return  # down again (a later reconnection resyncs), or done already
         try:
             await self._ensure_stream()
@@ -265,8 +246,7 @@ class Link:
                     await self._feed.catch_up(topic)
         except _FAILURES as exc:
             self._failed_resyncs += 1
-            delay = min(self._backoff_max, 0.05 * 2.0 ** min(self._failed_resyncs, 10))
-            delay = delay / 2 + random.uniform(0, delay / 2)
+            delay = backoff(self._failed_resyncs, initial=0.05, maximum=self._backoff_max, cap=10)
             log.log(
                 logging.WARNING if self._failed_resyncs % 20 == 1 else logging.DEBUG,
                 "%s: resync failed (%s: %s); again in %.2fs",
@@ -279,18 +259,13 @@ class Link:
             self._retry = loop.call_later(delay, self._queue.put_nowait, _Resync())
             return
         self._failed_resyncs = 0
-        self._mark(_State.UP)
+        self._mark(LinkState.UP)
 
-    def _mark(self, state: _State) -> None:
-        if state is _State.UP and self._state is not _State.UP:
-            log.info(
-                "%s: link up, subscribed to %d topics and %d patterns",
-                self._name,
-                len(self._interests.topics),
-                len(self._interests.patterns),
-            )
+    def _mark(self, state: LinkState) -> None:
+        if state is LinkState.UP and self._state is not LinkState.UP:
+            self._log_up(log)
         self._state = state
-        if state is _State.UP:
+        if state is LinkState.UP:
             self._up.set()
         else:
             self._up.clear()

@@ -16,9 +16,7 @@ subscriptions in order, which is how confirmations are matched to waiters.
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
-import random
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -28,6 +26,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from eventwire.brokers._interest import Interests
+from eventwire.brokers._node import LinkState, LinkStatus, backoff
 from eventwire.brokers._redis_lua import RedisKeys, parse_message
 from eventwire.brokers._resume import Feed
 from eventwire.errors import BrokerError
@@ -40,12 +39,6 @@ log = logging.getLogger("eventwire.brokers.redis")
 _TOKEN = b"eventwire-health"
 _CHUNK = 500
 """Channels per SUBSCRIBE command when (re)subscribing everything."""
-
-
-class _State(enum.Enum):
-    DOWN = "down"  # no connection: interests are recorded, subscribed on reconnect
-    SYNCING = "syncing"  # connected, subscriptions sent, confirmations pending
-    UP = "up"  # every interest confirmed: events flow
 
 
 class _Unresponsive(Exception):
@@ -69,11 +62,10 @@ class LinkSettings:
 
     def backoff(self, attempt: int) -> float:
         """Exponential with jitter: nodes of one restarted Redis spread their return."""
-        ceiling = min(self.backoff_max, self.backoff_initial * 2.0 ** min(attempt, 30))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+        return backoff(attempt, initial=self.backoff_initial, maximum=self.backoff_max, cap=30)
 
 
-class Link:
+class Link(LinkStatus):
     """The Pub/Sub connection of one node and the task that reads it."""
 
     def __init__(
@@ -85,26 +77,14 @@ class Link:
         settings: LinkSettings,
         name: str,
     ) -> None:
+        super().__init__(name, interests)
         self._new_connection = connect
         self._keys = keys
-        self._interests = interests
         self._feed = feed
         self._settings = settings
-        self._name = name
-        self._state = _State.DOWN
         self._conn: AbstractConnection | None = None
         self._batch = 0  # confirmations still owed to the (re)subscription of everything
         self._waiters: defaultdict[bytes, deque[asyncio.Future[None]]] = defaultdict(deque)
-        self._up = asyncio.Event()
-        self.losses = 0
-        """Times an established link was lost."""
-
-    @property
-    def up(self) -> bool:
-        return self._state is _State.UP
-
-    async def wait_up(self) -> None:
-        await self._up.wait()
 
     # -- interest ----------------------------------------------------------------
 
@@ -115,7 +95,7 @@ class Link:
         to every recorded interest.
         """
         conn = self._conn
-        if conn is None or self._state is _State.DOWN:
+        if conn is None or self._state is LinkState.DOWN:
             return
         command, target = self._subscription(name)
         confirmed = asyncio.get_running_loop().create_future()
@@ -132,7 +112,7 @@ class Link:
 
     async def unsubscribe(self, name: str) -> None:
         conn = self._conn
-        if conn is None or self._state is _State.DOWN:
+        if conn is None or self._state is LinkState.DOWN:
             return
         command, target = self._subscription(name)
         undo = b"PUNSUBSCRIBE" if command == b"PSUBSCRIBE" else b"UNSUBSCRIBE"
@@ -164,7 +144,7 @@ class Link:
             except Exception as exc:  # a bug must not leave the node deaf: log it, reconnect
                 log.exception("%s: the link reader failed", self._name)
                 reason = f"{type(exc).__name__}: {exc}"
-            was_up = self._state is _State.UP
+            was_up = self._state is LinkState.UP
             await self._drop()
             if was_up:
                 self.losses += 1
@@ -185,7 +165,7 @@ class Link:
         conn = self._new_connection()
         self._conn = conn
         await conn.connect()  # type: ignore[no-untyped-call]
-        self._state = _State.SYNCING
+        self._state = LinkState.SYNCING
         commands = [(b"SUBSCRIBE", self._keys.channel(t)) for t in self._interests.topics]
         commands += [(b"PSUBSCRIBE", self._keys.glob(p)) for p in self._interests.patterns]
         self._batch = len(commands)
@@ -257,18 +237,13 @@ class Link:
                 waiter.set_result(None)
 
     def _mark_up(self) -> None:
-        self._state = _State.UP
+        self._state = LinkState.UP
         self._up.set()
-        log.info(
-            "%s: link up, subscribed to %d topics and %d patterns",
-            self._name,
-            len(self._interests.topics),
-            len(self._interests.patterns),
-        )
+        self._log_up(log)
 
     async def _drop(self) -> None:
         """Forget the connection; everyone waiting on it is released."""
-        self._state = _State.DOWN
+        self._state = LinkState.DOWN
         self._up.clear()
         conn, self._conn = self._conn, None
         for waiters in self._waiters.values():

@@ -19,6 +19,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 
 from eventwire.brokers._interest import Interests
+from eventwire.brokers._node import check_history, check_page
 from eventwire.brokers.base import (
     BrokerUnavailable,
     HistoryPage,
@@ -55,10 +56,7 @@ class MemoryBus:
         history_age: float | None = DEFAULT_HISTORY_AGE,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if history_size < 0:
-            raise ValueError(f"history_size must be 0 or more, got {history_size}")
-        if history_age is not None and history_age <= 0:
-            raise ValueError(f"history_age must be positive or None, got {history_age}")
+        check_history(history_size, history_age)
         self.epoch = secrets.token_hex(8)
         self.history_size = history_size
         self.history_age = history_age
@@ -81,7 +79,7 @@ class MemoryBus:
         return Position(self._seqs.get(topic, 0), self.epoch)
 
     def history(self, topic: str, since: int, limit: int) -> HistoryPage:
-        _check_page(since, limit)
+        check_page(since, limit)
         kept = self._history.get(topic)
         if kept is not None:
             self._trim(kept)
@@ -118,13 +116,6 @@ class MemoryBus:
             if kept and kept[-1][1] >= cutoff:
                 return
             del self._history[topic]
-
-
-def _check_page(since: int, limit: int) -> None:
-    if since < 0:
-        raise ValueError(f"since must be 0 or more, got {since}")
-    if limit < 1:
-        raise ValueError(f"limit must be 1 or more, got {limit}")
 
 
 class MemoryBroker:

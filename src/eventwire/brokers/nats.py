@@ -60,6 +60,7 @@ from eventwire.brokers._nats_subjects import (
     NatsNames,
     Stored,
 )
+from eventwire.brokers._node import LinkedBroker, backoff, check_history, check_page
 from eventwire.brokers._resume import Feed
 from eventwire.brokers.base import (
     BrokerUnavailable,
@@ -70,7 +71,6 @@ from eventwire.brokers.base import (
 )
 from eventwire.brokers.memory import DEFAULT_HISTORY_AGE, DEFAULT_HISTORY_SIZE
 from eventwire.errors import BrokerError
-from eventwire.topics import is_pattern
 
 __all__ = ["DEFAULT_PREFIX", "DEFAULT_STREAM", "IDLE_RETENTION", "NatsBroker"]
 
@@ -87,7 +87,7 @@ _URL_OPTIONS = frozenset({"stream", "prefix", "retention", "replicas"})
 T = TypeVar("T")
 
 
-class NatsBroker:
+class NatsBroker(LinkedBroker[Link]):
     """A node's link to NATS JetStream.
 
     ``url`` is ``nats://[user:password@]host:port`` (several servers:
@@ -97,6 +97,8 @@ class NatsBroker:
     default ``history_age`` plus a day); ``replicas`` its replication in a
     cluster. Timings are seconds.
     """
+
+    _kind = "NATS"
 
     def __init__(
         self,
@@ -114,10 +116,7 @@ class NatsBroker:
         reconnect_wait: float = 0.25,
         backoff_max: float = 2.0,
     ) -> None:
-        if history_size < 0:
-            raise ValueError(f"history_size must be 0 or more, got {history_size}")
-        if history_age is not None and history_age <= 0:
-            raise ValueError(f"history_age must be positive or None, got {history_age}")
+        check_history(history_size, history_age)
         if retention is None and history_age is not None:
             retention = history_age + IDLE_RETENTION
         if retention is not None and history_age is not None and retention < history_age:
@@ -301,9 +300,9 @@ class NatsBroker:
                     raise
             except BrokerError as exc:
                 attempt += 1
-                delay = min(self._backoff_max, 0.05 * 2.0 ** min(attempt, 10))
+                delay = backoff(attempt, initial=0.05, maximum=self._backoff_max, cap=10)
                 log.debug("nats broker %s: reconnecting failed (%s)", self.shown_url, exc)
-                await asyncio.sleep(delay / 2 + random.uniform(0, delay / 2))
+                await asyncio.sleep(delay)
 
     def _spawn(self, work: Coroutine[None, None, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -391,10 +390,7 @@ class NatsBroker:
 
     async def history(self, topic: str, since: int, limit: int) -> HistoryPage:
         """At most ``limit`` events of ``topic`` after ``since``, and the position they end at."""
-        if since < 0:
-            raise ValueError(f"since must be 0 or more, got {since}")
-        if limit < 1:
-            raise ValueError(f"limit must be 1 or more, got {limit}")
+        check_page(since, limit)
         subject = self.names.stored(topic)
         with self._converted("history"):
             last = await self._with_stream(lambda: self._last_or_mark(subject))
@@ -412,37 +408,7 @@ class NatsBroker:
         truncated = since < last.seq and first > since + 1
         return HistoryPage(events, Position(last.seq, last.epoch), truncated)
 
-    async def add_interest(self, topic: str) -> None:
-        """Subscribe this node; returns once the server has it (at once while disconnected).
-
-        It never fails for an unreachable NATS: the interest is recorded and
-        the link subscribes to it when the connection is back. For a topic,
-        its position is read first and events published between that read
-        and the subscription are caught up from history.
-        """
-        link, feed = self._started()
-        start = None
-        if not is_pattern(topic):
-            with contextlib.suppress(BrokerUnavailable):
-                start = await self.position(topic)
-        if not self.interests.add(topic):
-            return
-        if not is_pattern(topic):
-            feed.track(topic, start)
-        await link.subscribe(topic)
-
-    async def remove_interest(self, topic: str) -> None:
-        if self._link is None or self._feed is None or not self.interests.remove(topic):
-            return
-        self._feed.forget(topic)
-        await self._link.unsubscribe(topic)
-
     # -- health --------------------------------------------------------------------
-
-    @property
-    def ready(self) -> bool:
-        """True while connected, subscribed to every interest and caught up."""
-        return self._link is not None and self._link.up
 
     async def ping(self) -> float:
         """Round trip of a PING to the server, in seconds."""
@@ -454,32 +420,20 @@ class NatsBroker:
 
     def counters(self) -> dict[str, int]:
         """Link losses, events recovered or missed, epoch changes, publish conflicts."""
-        link, feed = self._link, self._feed
-        return {
-            "link_losses": link.losses if link is not None else 0,
-            "events_recovered": feed.recovered if feed is not None else 0,
-            "events_missed": feed.missed if feed is not None else 0,
-            "epoch_changes": feed.epoch_changes if feed is not None else 0,
-            "publish_conflicts": self.publish_conflicts,
-        }
+        return {**super().counters(), "publish_conflicts": self.publish_conflicts}
 
     # -- helpers -------------------------------------------------------------------
 
     def _connected(self) -> tuple[NatsClient, JetStreamContext]:
         nc, js = self._nc, self._js
         if nc is None or js is None:
-            raise BrokerUnavailable(f"the NATS broker for {self.shown_url} is not started")
+            raise self._not_started()
         if not nc.is_connected:
             raise BrokerUnavailable(f"NATS at {self.shown_url} is unreachable (reconnecting)")
         return nc, js
 
     def _reader(self) -> StreamReader:
         return StreamReader(self._connected()[1], self.names)
-
-    def _started(self) -> tuple[Link, Feed]:
-        if self._link is None or self._feed is None:
-            raise BrokerUnavailable(f"the NATS broker for {self.shown_url} is not started")
-        return self._link, self._feed
 
     @contextlib.contextmanager
     def _converted(self, what: str) -> Iterator[None]:

@@ -50,6 +50,7 @@ from redis.exceptions import (
 from redis.typing import EncodableT
 
 from eventwire.brokers._interest import Interests
+from eventwire.brokers._node import LinkedBroker, check_history, check_page
 from eventwire.brokers._redis_link import Link, LinkSettings
 from eventwire.brokers._redis_lua import (
     HISTORY_SCRIPT,
@@ -67,7 +68,6 @@ from eventwire.brokers.base import (
 )
 from eventwire.brokers.memory import DEFAULT_HISTORY_AGE, DEFAULT_HISTORY_SIZE
 from eventwire.errors import BrokerError
-from eventwire.topics import is_pattern
 
 __all__ = ["DEFAULT_PREFIX", "RedisBroker"]
 
@@ -86,13 +86,15 @@ _UNREACHABLE = (
 """Errors that mean "not now" (down, restarting, loading, failing over), not "never"."""
 
 
-class RedisBroker:
+class RedisBroker(LinkedBroker[Link]):
     """A node's link to Redis.
 
     ``url`` is a redis-py URL (``redis://[[user]:[password]@]host:port/db``,
     ``rediss://`` for TLS, ``unix://``). ``prefix`` namespaces every key and
     channel, so several gateways can share one Redis. Timings are seconds.
     """
+
+    _kind = "Redis"
 
     def __init__(
         self,
@@ -108,10 +110,7 @@ class RedisBroker:
         backoff_initial: float = 0.05,
         backoff_max: float = 2.0,
     ) -> None:
-        if history_size < 0:
-            raise ValueError(f"history_size must be 0 or more, got {history_size}")
-        if history_age is not None and history_age <= 0:
-            raise ValueError(f"history_age must be positive or None, got {history_age}")
+        check_history(history_size, history_age)
         self.url = url
         self.keys = RedisKeys(prefix)
         self.history_size = history_size
@@ -230,10 +229,7 @@ class RedisBroker:
 
     async def history(self, topic: str, since: int, limit: int) -> HistoryPage:
         """At most ``limit`` events of ``topic`` after ``since``, and the position, read at once."""
-        if since < 0:
-            raise ValueError(f"since must be 0 or more, got {since}")
-        if limit < 1:
-            raise ValueError(f"limit must be 1 or more, got {limit}")
+        check_page(since, limit)
         args: list[EncodableT] = [secrets.token_hex(8), since, limit, self._max_age_ms]
         with self._converted("history"):
             reply = await self._script("history")(keys=self._topic_keys(topic), args=args)
@@ -242,57 +238,16 @@ class RedisBroker:
         first = events[0][0] if events else seq + 1
         return HistoryPage(events, Position(seq, epoch), since < seq and first > since + 1)
 
-    async def add_interest(self, topic: str) -> None:
-        """Subscribe this node; returns once Redis confirmed it (at once while the link is down).
-
-        It never fails for an unreachable Redis: the interest is recorded and
-        the link subscribes to it when it is back. For a topic, its position
-        is read first, and events published between that read and the
-        subscription are caught up from history.
-        """
-        link, feed = self._started()
-        start = None
-        if not is_pattern(topic):
-            # If Redis is unreachable the link is down too: it subscribes when it is back.
-            with contextlib.suppress(BrokerUnavailable):
-                start = await self.position(topic)
-        if not self.interests.add(topic):
-            return
-        if not is_pattern(topic):
-            feed.track(topic, start)
-        await link.subscribe(topic)
-
-    async def remove_interest(self, topic: str) -> None:
-        if self._link is None or self._feed is None or not self.interests.remove(topic):
-            return
-        self._feed.forget(topic)
-        await self._link.unsubscribe(topic)
-
     # -- health --------------------------------------------------------------------
-
-    @property
-    def ready(self) -> bool:
-        """True while the node's Pub/Sub link is subscribed to every interest."""
-        return self._link is not None and self._link.up
 
     async def ping(self) -> float:
         """Round trip of a PING on a command connection, in seconds."""
         if self._client is None:
-            raise BrokerUnavailable(f"the Redis broker for {self.shown_url} is not started")
+            raise self._not_started()
         started = time.perf_counter()
         with self._converted("ping"):
             await self._client.ping()
         return time.perf_counter() - started
-
-    def counters(self) -> dict[str, int]:
-        """``link_losses``, and events ``recovered`` from history or ``missed`` for good."""
-        link, feed = self._link, self._feed
-        return {
-            "link_losses": link.losses if link is not None else 0,
-            "events_recovered": feed.recovered if feed is not None else 0,
-            "events_missed": feed.missed if feed is not None else 0,
-            "epoch_changes": feed.epoch_changes if feed is not None else 0,
-        }
 
     # -- helpers -------------------------------------------------------------------
 
@@ -301,13 +256,8 @@ class RedisBroker:
 
     def _script(self, name: str) -> AsyncScript:
         if self._client is None:
-            raise BrokerUnavailable(f"the Redis broker for {self.shown_url} is not started")
+            raise self._not_started()
         return self._scripts[name]
-
-    def _started(self) -> tuple[Link, Feed]:
-        if self._link is None or self._feed is None:
-            raise BrokerUnavailable(f"the Redis broker for {self.shown_url} is not started")
-        return self._link, self._feed
 
     @contextlib.contextmanager
     def _converted(self, what: str) -> Iterator[None]:
