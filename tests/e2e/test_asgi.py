@@ -75,3 +75,34 @@ async def test_mounted_websocket_errors_and_limits(served_app: str) -> None:
         with pytest.raises(ConnectionClosed):
             await recv(ws)
         assert ws.close_code == 1009
+
+
+async def test_mounted_gateway_recovers_with_since_while_events_are_published(
+    served_app: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.e2e.test_recovery import slow_reads
+
+    topic = "gift-list:recovery"
+    pages = slow_reads(gateway, monkeypatch)
+    for n in range(1, 4):
+        await gateway.publish({"topic": topic, "event": "DELETED", "data": {"entity_id": f"g{n}"}})
+    epoch = (await gateway.broker.position(topic)).epoch
+
+    async def publish_more() -> None:
+        for n in range(4, 40):
+            data = {"entity_id": f"g{n}"}
+            await gateway.publish({"topic": topic, "event": "DELETED", "data": data})
+            await asyncio.sleep(0.001)
+
+    ws_url = "ws" + served_app.removeprefix("http") + "/realtime/ws"
+    async with connect(ws_url) as ws:
+        assert (await recv(ws))["event"] == "CONNECTED"
+        since = {topic: {"seq": 1, "epoch": epoch}}
+        publishing = asyncio.create_task(publish_more())
+        await command(ws, "SUBSCRIBE", "s", {"topics": [topic], "since": since})
+        reply = await recv(ws)
+        assert reply["data"]["payload"]["recovered"] == {topic: True}
+        await publishing
+        seqs = [(await recv(ws))["seq"] for _ in range(2, 40)]
+    assert pages
+    assert seqs == list(range(2, 40))

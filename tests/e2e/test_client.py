@@ -271,10 +271,10 @@ async def test_reconnects_to_a_restarted_gateway_and_resubscribes(
     assert client.positions["room:lobby"].epoch != old_epoch
 
 
-async def test_events_missed_while_disconnected_are_reported_as_a_gap(
+async def test_without_recovery_events_missed_while_disconnected_are_a_gap(
     eventwire_gateway: Gateway, eventwire_client: ClientFactory
 ) -> None:
-    client = await eventwire_client()
+    client = await eventwire_client(recover=False)  # with recovery: see test_recovery.py
     sub = await client.subscribe("order:789")
     publisher = InProcessPublisher(eventwire_gateway)
     await publisher.updated("order:789", entity_id="order-789", payload={"n": 1})

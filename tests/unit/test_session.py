@@ -326,9 +326,8 @@ def test_ping_pong() -> None:
     [
         command_frame("AUTH", "r1", {"token": "t"}),
         orjson.dumps({"topic": "gift-list:1", "event": "UPDATED", "data": {"entity_id": "r1"}}),
-        _subscribe("r1", "a:1", since={"a:1": {"seq": 1, "epoch": "e"}}),
     ],
-    ids=["auth", "publish", "since"],
+    ids=["auth", "publish"],
 )
 def test_not_supported(raw: bytes) -> None:
     session, _ = _session()
@@ -339,10 +338,92 @@ def test_not_supported(raw: bytes) -> None:
     assert session.subscriptions == set()
 
 
-def test_since_is_named_in_details() -> None:
+# --- SUBSCRIBE's since (recovery) ---------------------------------------------------
+
+
+def test_since_is_carried_for_accepted_topics() -> None:
+    session, _ = _session()
+    since = {"a:1": {"seq": 4, "epoch": "e1"}, "b:2": {"seq": 0, "epoch": "e2"}}
+    [action] = session.receive(_subscribe("r1", "a:1", "b:2", "c:3", since=since))
+    assert action == SubscribeTopics(
+        "r1", ("a:1", "b:2", "c:3"), ("a:1", "b:2", "c:3"), (), (("a:1", 4, "e1"), ("b:2", 0, "e2"))
+    )
+
+
+def test_empty_since_recovers_nothing() -> None:
     session, _ = _session()
     [action] = session.receive(_subscribe("r1", "a:1", since={}))
-    assert _error(action)["payload"]["details"] == {"field": "since"}
+    assert isinstance(action, SubscribeTopics)
+    assert action.since == ()
+
+
+def test_since_of_a_refused_topic_is_dropped() -> None:
+    session, _ = _session()
+    since = {"a:1": {"seq": 1, "epoch": "e"}, "bad topic": {"seq": 1, "epoch": "e"}}
+    refusal, action = session.receive(_subscribe("r1", "a:1", "bad topic", since=since))
+    assert _error(refusal)["payload"]["details"]["topic"] == "bad topic"
+    assert isinstance(action, SubscribeTopics)
+    assert action.since == (("a:1", 1, "e"),)
+
+
+@pytest.mark.parametrize(
+    ("since", "field"),
+    [
+        ({"b:2": {"seq": 1, "epoch": "e"}}, "since.b:2"),
+        ({"a:1": 3}, "since.a:1"),
+        ({"a:1": {"seq": 1}}, "since.a:1"),
+        ({"a:1": {"seq": 1, "epoch": "e", "x": 1}}, "since.a:1"),
+        ({"a:1": {"seq": -1, "epoch": "e"}}, "since.a:1.seq"),
+        ({"a:1": {"seq": "1", "epoch": "e"}}, "since.a:1.seq"),
+        ({"a:1": {"seq": True, "epoch": "e"}}, "since.a:1.seq"),
+        ({"a:1": {"seq": 1.5, "epoch": "e"}}, "since.a:1.seq"),
+        ({"a:1": {"seq": 1, "epoch": ""}}, "since.a:1.epoch"),
+        ({"a:1": {"seq": 1, "epoch": 7}}, "since.a:1.epoch"),
+    ],
+)
+def test_malformed_since_is_refused(since: Any, field: str) -> None:
+    session, _ = _session()
+    [action] = session.receive(_subscribe("r1", "a:1", since=since))
+    error = _error(action)
+    assert error["entity_id"] == "r1"
+    assert error["payload"]["code"] == "VALIDATION_ERROR"
+    assert error["payload"]["details"] == {"field": field}
+    assert session.subscriptions == set()
+
+
+def test_since_must_be_an_object() -> None:
+    session, _ = _session()
+    [action] = session.receive(_subscribe("r1", "a:1", since=[1]))
+    assert _error(action)["payload"]["code"] == "VALIDATION_ERROR"
+    assert session.subscriptions == set()
+
+
+def test_since_may_not_name_a_pattern() -> None:
+    fake = FakeClock()
+    session = Session("sess-1", fake.clock(), Limits(), may_watch=True)
+    [action] = session.receive(_subscribe("r1", "a:*", since={"a:*": {"seq": 1, "epoch": "e"}}))
+    assert _error(action)["payload"]["details"] == {"field": "since.a:*"}
+
+
+def test_subscribed_and_recovery_failed_frames() -> None:
+    session, _ = _session()
+    frame = orjson.loads(
+        session.subscribed("r1", ("a:1",), {"a:1": {"seq": 3, "epoch": "e"}}, {"a:1": False})
+    )
+    assert frame["data"]["payload"]["recovered"] == {"a:1": False}
+    plain = orjson.loads(session.subscribed("r1", ("a:1",), {}))
+    assert "recovered" not in plain["data"]["payload"]
+    failed = orjson.loads(
+        session.recovery_failed("r1", "a:1", {"seq": 3, "epoch": "e"}, "epoch_changed")
+    )
+    assert failed["topic"] == "system"
+    assert failed["event"] == "RECOVERY_FAILED"
+    assert failed["data"]["entity_id"] == "r1"
+    assert failed["data"]["payload"] == {
+        "topic": "a:1",
+        "position": {"seq": 3, "epoch": "e"},
+        "reason": "epoch_changed",
+    }
 
 
 def test_bad_frames_answer_with_their_code() -> None:

@@ -33,7 +33,7 @@ import { Router, Subscription } from './router.js';
 
 const DEFAULTS = Object.freeze({
   reconnect: true,
-  recover: false,
+  recover: true,
   backoffInitial: 250,
   backoffMax: 30_000,
   maxReconnectAttempts: Infinity,
@@ -375,7 +375,7 @@ export class Client {
   async #subscribeTopics(topics, resume) {
     for (let i = 0; i < topics.length; i += MAX_TOPICS_PER_COMMAND) {
       const chunk = topics.slice(i, i + MAX_TOPICS_PER_COMMAND);
-      // Recovery ("since") is reserved: the gateway answers NOT_SUPPORTED until it has history.
+      // Recovery: the gateway replays what each topic missed after its position ("since").
       const since = resume && this.#options.recover ? this.#router.since(chunk) : null;
       let answer;
       try {
@@ -472,6 +472,10 @@ export class Client {
   }
 
   #systemFrame(frame) {
+    if (frame.event === 'RECOVERY_FAILED') {
+      this.#router.recoveryFailed(frame.data.payload);
+      return;
+    }
     if (frame.event === 'SUBSCRIBED') this.#subscribed(frame.data.payload);
     this.#requests.reply(frame.data.entity_id, frame.data.payload);
   }

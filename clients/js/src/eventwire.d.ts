@@ -144,7 +144,7 @@ export interface ConnectOptions {
   requestTimeout?: number;
   /** Send PING after this many ms without a frame, drop the connection when it gets no answer; default the gateway's heartbeat_interval, 0 turns it off. */
   pingInterval?: number;
-  /** Reserved: resubscribe with `since` (the gateway answers NOT_SUPPORTED until it keeps history); default false. */
+  /** Resubscribe with `since` (each topic's last position) so the gateway replays missed events; when it cannot, the gap has `historyLost`; default true. */
   recover?: boolean;
   /**
    * Checks each event before delivery: return false, throw, or return

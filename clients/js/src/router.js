@@ -189,6 +189,7 @@ export class Router {
   subscribed(payload) {
     const topics = Array.isArray(payload?.topics) ? payload.topics : [];
     const positions = payload?.positions ?? {};
+    const recovered = payload?.recovered ?? {};
     /** @type {Array<[string, Position | null]>} */
     const confirmed = [];
     for (const topic of topics) {
@@ -200,10 +201,24 @@ export class Router {
       if (stream === undefined || !this.#routes.has(topic)) continue;
       const { seq, epoch } = positions[topic] ?? {};
       const known = Number.isSafeInteger(seq) && typeof epoch === 'string';
-      this.#release(topic, known ? stream.subscribed(seq, epoch) : stream.abandon());
+      const answer = typeof recovered[topic] === 'boolean' ? recovered[topic] : undefined;
+      this.#release(topic, known ? stream.subscribed(seq, epoch, answer) : stream.abandon());
       confirmed.push([topic, stream.position]);
     }
     return confirmed;
+  }
+
+  /**
+   * RECOVERY_FAILED: the topic's missed events will not come; report them lost.
+   * @param {any} payload
+   */
+  recoveryFailed(payload) {
+    const topic = payload?.topic;
+    const stream = typeof topic === 'string' ? this.#streams.get(topic) : undefined;
+    if (stream === undefined || stream.awaiting) return;
+    const { seq, epoch } = payload?.position ?? {};
+    if (!Number.isSafeInteger(seq) || typeof epoch !== 'string') return;
+    this.#release(topic, { events: [], gaps: stream.recoveryFailed(seq, epoch) });
   }
 
   /**

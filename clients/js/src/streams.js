@@ -12,6 +12,13 @@
  * - after a reconnect, SUBSCRIBED past the last delivered `seq` is a gap;
  *   a new epoch means the history itself was lost (`historyLost`).
  *
+ * With recovery (a resubscription that sent `since`, the last delivered
+ * position), SUBSCRIBED says per topic whether the gateway replays what was
+ * missed: `recovered: true` keeps the last delivered `seq` (the replayed
+ * events follow and are judged like live ones: none twice, no gap);
+ * `recovered: false` (or a RECOVERY_FAILED) reports what was missed as a gap
+ * with `historyLost`: refetch.
+ *
  * Between a SUBSCRIBE and its SUBSCRIBED the epoch is unknown, so events are
  * held and judged once the position arrives. An event that arrives before
  * SUBSCRIBED was published after the gateway joined us to the topic, so it
@@ -52,6 +59,7 @@ export class TopicStream {
   /** @type {Sequenced[] | null} */
   #held = null;
   #resume = false;
+  #lostTold = false;
 
   /** @param {string} topic */
   constructor(topic) {
@@ -84,20 +92,49 @@ export class TopicStream {
 
   /**
    * SUBSCRIBED reported `(seq, epoch)`: set the baseline and release held events.
+   * `recovered`: SUBSCRIBED's answer to this topic's `since` (undefined: none was sent).
    * @param {number} seq
    * @param {string} epoch
+   * @param {boolean} [recovered]
    * @returns {Judged}
    */
-  subscribed(seq, epoch) {
+  subscribed(seq, epoch, recovered) {
     if (this.#held === null) return { events: [], gaps: [] }; // already live
     const held = this.#held;
     this.#held = null;
+    this.#lostTold = false;
+    const resuming = this.#resume && this.epoch !== null && this.lastSeq !== null;
+    if (recovered === true && resuming && epoch === this.epoch) {
+      this.#resume = false;
+      return this.#judgeAll(held); // the missed events follow: keep the last delivered seq
+    }
     const first = held[0]?.seq;
     const baseline = Number.isSafeInteger(first) ? Math.min(seq, first - 1) : seq;
-    const gaps = this.#rebase(baseline, epoch);
+    const gaps = this.#rebase(baseline, epoch, recovered === false);
+    this.#lostTold = recovered === false && gaps.length > 0;
     this.#resume = false;
     const judged = this.#judgeAll(held);
     return { events: judged.events, gaps: [...gaps, ...judged.gaps] };
+  }
+
+  /**
+   * RECOVERY_FAILED at `(seq, epoch)`: the gap to report, unless SUBSCRIBED told it.
+   * @param {number} seq
+   * @param {string} epoch
+   * @returns {Gap[]}
+   */
+  recoveryFailed(seq, epoch) {
+    if (this.#lostTold) {
+      this.#lostTold = false;
+      return [];
+    }
+    const same = this.epoch === epoch && this.lastSeq !== null;
+    if (same && this.lastSeq >= seq) return []; // nothing was missed up to there
+    const last = same ? this.lastSeq : 0;
+    const gap = makeGap(this.topic, last + 1, seq, epoch, true);
+    this.epoch = epoch;
+    this.lastSeq = Math.max(seq, last);
+    return [gap];
   }
 
   /**
@@ -125,13 +162,13 @@ export class TopicStream {
   }
 
   /** Move to the reported position; what lies between is a gap when resuming. */
-  #rebase(baseline, epoch) {
+  #rebase(baseline, epoch, lost = false) {
     const resuming = this.#resume && this.epoch !== null && this.lastSeq !== null;
     const gaps = [];
     if (resuming && epoch !== this.epoch) {
       gaps.push(makeGap(this.topic, 1, baseline, epoch, true));
     } else if (resuming && baseline > this.lastSeq) {
-      gaps.push(makeGap(this.topic, this.lastSeq + 1, baseline, epoch));
+      gaps.push(makeGap(this.topic, this.lastSeq + 1, baseline, epoch, lost));
     }
     if (!resuming || gaps.length > 0) this.lastSeq = baseline;
     this.epoch = epoch;

@@ -169,7 +169,7 @@ describe('client (scripted gateway)', () => {
   });
 
   test('a reconnect-range close reconnects, resubscribes and reports a lost history', async () => {
-    const { client, WebSocket, socket, reconnects } = await connected();
+    const { client, WebSocket, socket, reconnects } = await connected({ recover: false });
     const gaps = new Inbox();
     const { events } = await subscribed(client, socket, T, 0, 'old', { onGap: gaps.push });
     socket.event(T, 1);
@@ -180,7 +180,7 @@ describe('client (scripted gateway)', () => {
     const next = await WebSocket.next();
     next.greet();
     const command = await next.nextCommand();
-    assert.deepEqual(command.data.payload, { topics: [T] }, 'no since: recovery is off by default');
+    assert.deepEqual(command.data.payload, { topics: [T] }, 'no since: recovery is off');
     next.subscribed(command, { [T]: [0, 'new'] });
     const [notice] = await reconnects.take(1);
     const lost = { topic: T, first: 1, last: 0, epoch: 'new', historyLost: true, count: 0 };
@@ -194,9 +194,10 @@ describe('client (scripted gateway)', () => {
     await client.close();
   });
 
-  test("recover: true sends each topic's position as 'since' when resubscribing", async () => {
-    const { client, WebSocket, socket } = await connected({ recover: true });
-    const { events } = await subscribed(client, socket, T, 6, 'e1');
+  test("by default each topic's position goes as 'since' when resubscribing; replays fill the hole", async () => {
+    const { client, WebSocket, socket, reconnects } = await connected();
+    const gaps = new Inbox();
+    const { events } = await subscribed(client, socket, T, 6, 'e1', { onGap: gaps.push });
     socket.event(T, 7);
     await events.take(1);
     socket.closeFromServer(1001);
@@ -204,6 +205,54 @@ describe('client (scripted gateway)', () => {
     next.greet();
     const command = await next.nextCommand();
     assert.deepEqual(command.data.payload, { topics: [T], since: { [T]: { seq: 7, epoch: 'e1' } } });
+    next.subscribed(command, { [T]: [9, 'e1'] }, { [T]: true });
+    const [notice] = await reconnects.take(1);
+    assert.deepEqual(notice.gaps, []);
+    for (const seq of [7, 8, 9, 10]) next.event(T, seq); // 7 again: a duplicate
+    assert.deepEqual(
+      (await events.take(4)).map((e) => e.seq),
+      [7, 8, 9, 10],
+    );
+    assert.deepEqual(gaps.items, []);
+    await client.close();
+  });
+
+  test('recovered: false, then RECOVERY_FAILED: one lost-history gap', async () => {
+    const { client, WebSocket, socket, reconnects } = await connected();
+    const gaps = new Inbox();
+    const { events } = await subscribed(client, socket, T, 6, 'e1', { onGap: gaps.push });
+    socket.event(T, 7);
+    await events.take(1);
+    socket.closeFromServer(1012);
+    const next = await WebSocket.next();
+    next.greet();
+    const command = await next.nextCommand();
+    next.subscribed(command, { [T]: [12, 'e1'] }, { [T]: false });
+    const position = { seq: 12, epoch: 'e1' };
+    next.deliver({
+      topic: 'system',
+      event: 'RECOVERY_FAILED',
+      data: { entity_id: command.data.entity_id, payload: { topic: T, position, reason: 'history_truncated' } },
+    });
+    const [notice] = await reconnects.take(1);
+    const lost = { topic: T, first: 8, last: 12, epoch: 'e1', historyLost: true, count: 5 };
+    assert.deepEqual(notice.gaps, [lost]);
+    next.event(T, 13);
+    await events.take(2);
+    assert.deepEqual(gaps.items, [lost]);
+    await client.close();
+  });
+
+  test('RECOVERY_FAILED alone reports the lost history', async () => {
+    const { client, socket } = await connected();
+    const gaps = new Inbox();
+    await subscribed(client, socket, T, 6, 'e1', { onGap: gaps.push });
+    socket.deliver({
+      topic: 'system',
+      event: 'RECOVERY_FAILED',
+      data: { entity_id: 'x', payload: { topic: T, position: { seq: 9, epoch: 'e2' }, reason: 'epoch_changed' } },
+    });
+    assert.deepEqual(gaps.items, [{ topic: T, first: 1, last: 9, epoch: 'e2', historyLost: true, count: 9 }]);
     await client.close();
   });
 

@@ -79,40 +79,51 @@ describe('reconnection against real gateways', () => {
     });
   }
 
-  test('events published while disconnected are reported as a gap in the same epoch', async (t) => {
-    const sockets = [];
-    class TrackedWebSocket extends WebSocket {
-      constructor(...args) {
-        super(...args);
-        sockets.push(this);
+  for (const recover of [true, false]) {
+    const title = recover
+      ? 'events published while disconnected are replayed on reconnect: no gap, none twice'
+      : 'recover: false: events published while disconnected are reported as a gap in the same epoch';
+    test(title, async (t) => {
+      const sockets = [];
+      class TrackedWebSocket extends WebSocket {
+        constructor(...args) {
+          super(...args);
+          sockets.push(this);
+        }
       }
-    }
-    let gateway;
-    let connections = 0;
-    // asked before each connection: the second time, publish while nobody listens
-    const getToken = async () => {
-      connections += 1;
-      if (connections === 2) {
-        await gateway.publish(joined('u2'));
-        await gateway.publish(joined('u3'));
+      let gateway;
+      let connections = 0;
+      // asked before each connection: the second time, publish while nobody listens
+      const getToken = async () => {
+        connections += 1;
+        if (connections === 2) {
+          await gateway.publish(joined('u2'));
+          await gateway.publish(joined('u3'));
+        }
+        return 'token';
+      };
+      const setup = await setUp(t, { WebSocket: TrackedWebSocket, getToken, recover });
+      gateway = setup.gateway;
+      const { events, reconnects, position } = setup;
+      await gateway.publish(joined('u1'));
+      await events.take(1);
+
+      sockets.at(-1).close(4000, 'test: drop the connection'); // 4000–4499: reconnect
+      const [notice] = await reconnects.take(1, RECONNECT_TIMEOUT);
+      assert.equal(notice.closeCode, 4000);
+      if (!recover) {
+        assert.deepEqual(notice.gaps, [
+          { topic: TOPIC, first: 2, last: 3, epoch: position.epoch, historyLost: false, count: 2 },
+        ]);
+        await gateway.publish(joined('u4'));
+        await events.take(2);
+        assert.deepEqual(summary(events.items), ['u1@1', 'u4@4']);
+        return;
       }
-      return 'token';
-    };
-    const setup = await setUp(t, { WebSocket: TrackedWebSocket, getToken });
-    gateway = setup.gateway;
-    const { events, reconnects, position } = setup;
-    await gateway.publish(joined('u1'));
-    await events.take(1);
-
-    sockets.at(-1).close(4000, 'test: drop the connection'); // 4000–4499: reconnect
-    const [notice] = await reconnects.take(1, RECONNECT_TIMEOUT);
-    assert.equal(notice.closeCode, 4000);
-    assert.deepEqual(notice.gaps, [
-      { topic: TOPIC, first: 2, last: 3, epoch: position.epoch, historyLost: false, count: 2 },
-    ]);
-
-    await gateway.publish(joined('u4'));
-    await events.take(2);
-    assert.deepEqual(summary(events.items), ['u1@1', 'u4@4']);
-  });
+      assert.deepEqual(notice.gaps, []);
+      await gateway.publish(joined('u4'));
+      await events.take(4);
+      assert.deepEqual(summary(events.items), ['u1@1', 'u2@2', 'u3@3', 'u4@4']);
+    });
+  }
 });

@@ -83,7 +83,10 @@ class Client:
     ERROR events that answer no command (a frame the server could not read)
     are appended to ``errors`` and passed to ``on_error``. Missed events are
     appended to ``gaps`` (and to each subscription's ``gaps``); ``positions``
-    holds the last ``(seq, epoch)`` delivered per topic.
+    holds the last ``(seq, epoch)`` delivered per topic. With ``recover`` (the
+    default) a resubscription sends each topic's position as ``since``, and
+    the gateway replays what was missed through the same subscription (no
+    gap); when it cannot, the gap is reported with ``history_lost``.
     """
 
     def __init__(
@@ -101,8 +104,10 @@ class Client:
         max_queue: int = 10_000,
         token: str | None = None,
         get_token: TokenProvider | None = None,
+        recover: bool = True,
     ) -> None:
         self.url = ws_url(url)
+        self.recover = recover
         self.token = token
         self.get_token = get_token
         self.reconnect = reconnect
@@ -321,7 +326,9 @@ class Client:
             with contextlib.suppress(ConnectionLost):
                 await self._command("UNSUBSCRIBE", {"topics": gone})
 
-    async def _subscribe_topics(self, topics: list[str]) -> None:
+    async def _subscribe_topics(
+        self, topics: list[str], since: dict[str, TopicPosition] | None = None
+    ) -> None:
         errors: list[ServerError] = []
         by_versions: dict[str, list[str]] = {}  # one SUBSCRIBE per distinct `versions`
         for topic in topics:
@@ -330,7 +337,14 @@ class Client:
             by_versions.setdefault(key, []).append(topic)
         for key, group in by_versions.items():
             for i in range(0, len(group), _MAX_TOPICS_PER_COMMAND):
-                payload: dict[str, Any] = {"topics": group[i : i + _MAX_TOPICS_PER_COMMAND]}
+                chunk = group[i : i + _MAX_TOPICS_PER_COMMAND]
+                payload: dict[str, Any] = {"topics": chunk}
+                if since:
+                    recover = {
+                        t: {"seq": p.seq, "epoch": p.epoch} for t in chunk if (p := since.get(t))
+                    }
+                    if recover:
+                        payload["since"] = recover
                 if key:
                     payload["versions"] = orjson.loads(key)
                 answer = await self._command("SUBSCRIBE", payload)
@@ -437,8 +451,9 @@ class Client:
         """Resubscribe every topic on a new connection, then tell the application."""
         topics = self._router.resuming()
         first_gap = len(self.gaps)
+        since = self._router.positions if self.recover else None
         try:
-            await self._subscribe_topics(topics)
+            await self._subscribe_topics(topics, since)
         except SubscribeRefused as exc:
             for error in exc.errors:
                 self._record_error(error)
@@ -485,6 +500,10 @@ class Client:
             log.warning("ignoring a frame that is not an envelope: %s", exc)
             return
         if frame.topic == SYSTEM_TOPIC:
+            if frame.event == "RECOVERY_FAILED":
+                if isinstance(frame.payload, dict):
+                    self._router.recovery_failed(frame.payload)
+                return
             if frame.event == "SUBSCRIBED" and isinstance(frame.payload, dict):
                 self._router.subscribed(frame.payload)
             self._requests.reply(frame.entity_id, frame.payload)

@@ -100,6 +100,8 @@ class Router:
         """SUBSCRIBED: each topic's position sets its baseline and releases held events."""
         positions = payload.get("positions")
         positions = positions if isinstance(positions, dict) else {}
+        recovered = payload.get("recovered")
+        recovered = recovered if isinstance(recovered, dict) else {}
         for topic in payload.get("topics") or ():
             stream = self._streams.get(topic)
             if stream is None:
@@ -108,9 +110,21 @@ class Router:
             if isinstance(position, dict):
                 seq, epoch = position.get("seq"), position.get("epoch")
                 if isinstance(seq, int) and isinstance(epoch, str):
-                    self._release(topic, *stream.subscribed(seq, epoch))
+                    answer = recovered.get(topic)
+                    answer = answer if isinstance(answer, bool) else None
+                    self._release(topic, *stream.subscribed(seq, epoch, answer))
                     continue
             self._release(topic, *stream.abandon())  # no position: judge held events as is
+
+    def recovery_failed(self, payload: dict[str, Any]) -> None:
+        """RECOVERY_FAILED: the topic's missed events will not come; report them lost."""
+        topic, position = payload.get("topic"), payload.get("position")
+        stream = self._streams.get(topic) if isinstance(topic, str) else None
+        if stream is None or not isinstance(position, dict) or stream.awaiting:
+            return
+        seq, epoch = position.get("seq"), position.get("epoch")
+        if isinstance(seq, int) and isinstance(epoch, str):
+            self._release(stream.topic, [], stream.recovery_failed(seq, epoch))
 
     def event(self, event: Event) -> None:
         """One event read from the connection."""

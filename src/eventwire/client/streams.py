@@ -10,6 +10,13 @@ application gets it, and notices what it missed:
 - after a reconnect, SUBSCRIBED past the last delivered ``seq`` is a ``Gap``;
   a new epoch means the history itself was lost (``history_lost``).
 
+With recovery (a resubscription that sent ``since``, the last delivered
+position), SUBSCRIBED says per topic whether the gateway replays what was
+missed: ``recovered: true`` keeps the last delivered ``seq`` (the replayed
+events follow, judged like live ones, so none is delivered twice and none is
+a gap); ``recovered: false`` (or a RECOVERY_FAILED) reports what was missed
+as a ``Gap`` with ``history_lost``: the application refetches.
+
 Between a SUBSCRIBE and its SUBSCRIBED the epoch is unknown, so events are
 held and judged once the position arrives. An event that arrives before
 SUBSCRIBED was published after the server joined us to the topic, so it is
@@ -62,7 +69,7 @@ Judged = tuple[list[Event], list[Gap]]
 class TopicStream:
     """One topic's position on one client, and the rules above."""
 
-    __slots__ = ("_held", "_resume", "epoch", "last_seq", "topic")
+    __slots__ = ("_held", "_lost_told", "_resume", "epoch", "last_seq", "topic")
 
     def __init__(self, topic: str) -> None:
         self.topic = topic
@@ -70,6 +77,7 @@ class TopicStream:
         self.last_seq: int | None = None
         self._held: list[Event] | None = None
         self._resume = False
+        self._lost_told = False
 
     @property
     def position(self) -> TopicPosition | None:
@@ -89,27 +97,49 @@ class TopicStream:
             self._held = []
         self._resume = self._resume or resume
 
-    def subscribed(self, seq: int, epoch: str) -> Judged:
-        """SUBSCRIBED reported ``(seq, epoch)``: set the baseline and release held events."""
+    def subscribed(self, seq: int, epoch: str, recovered: bool | None = None) -> Judged:
+        """SUBSCRIBED reported ``(seq, epoch)``: set the baseline and release held events.
+
+        ``recovered``: SUBSCRIBED's answer to this topic's ``since`` (None: none was sent).
+        """
         if self._held is None:
             return [], []  # already live: a second SUBSCRIBE of the same topic
         held, self._held = self._held, None
+        resumed = self._resume and self.epoch is not None and self.last_seq is not None
+        self._resume = False
+        self._lost_told = False
+        if recovered and resumed and epoch == self.epoch:
+            # The missed events follow SUBSCRIBED: keep the last delivered seq.
+            return self._judge_all(held)
         baseline = seq
         if held and held[0].seq is not None:
             baseline = min(seq, held[0].seq - 1)
         gaps: list[Gap] = []
-        if not (self._resume and self.epoch is not None and self.last_seq is not None):
+        lost = recovered is False
+        if not resumed or self.last_seq is None:
             self.last_seq = baseline
         elif epoch != self.epoch:
             gaps.append(Gap(self.topic, 1, baseline, epoch, history_lost=True))
             self.last_seq = baseline
         elif baseline > self.last_seq:
-            gaps.append(Gap(self.topic, self.last_seq + 1, baseline, epoch))
+            gaps.append(Gap(self.topic, self.last_seq + 1, baseline, epoch, history_lost=lost))
             self.last_seq = baseline
+        self._lost_told = lost and bool(gaps)
         self.epoch = epoch
-        self._resume = False
         delivered, later = self._judge_all(held)
         return delivered, gaps + later
+
+    def recovery_failed(self, seq: int, epoch: str) -> list[Gap]:
+        """RECOVERY_FAILED at ``(seq, epoch)``: the gap to report, unless SUBSCRIBED told it."""
+        if self._lost_told:
+            self._lost_told = False
+            return []
+        if self.epoch == epoch and self.last_seq is not None and self.last_seq >= seq:
+            return []  # nothing was missed up to there
+        last = self.last_seq if self.epoch == epoch and self.last_seq is not None else 0
+        gap = Gap(self.topic, last + 1, seq, epoch, history_lost=True)
+        self.epoch, self.last_seq = epoch, max(seq, last)
+        return [gap]
 
     def abandon(self) -> Judged:
         """The SUBSCRIBE will never be answered (connection lost): judge held events as they are."""

@@ -67,13 +67,17 @@ class SubscribeTopics:
 
     ``regrouped``: topics already held whose accepted versions this SUBSCRIBE
     changed; the hub moves them to their new group. Each topic's versions are
-    in the session's ``accepts``.
+    in the session's ``accepts``. ``since``: recover these topics (SUBSCRIBE's
+    ``since``, validated): replay their events after ``seq`` of ``epoch``
+    before their live ones, and say in SUBSCRIBED's ``recovered`` whether it could.
     """
 
     request_id: str
     topics: tuple[str, ...]
     added: tuple[str, ...]
     regrouped: tuple[str, ...] = ()
+    since: tuple[tuple[str, int, str], ...] = ()
+    """``(topic, seq, epoch)`` for each accepted topic whose missed events to replay."""
 
 
 @dataclass(frozen=True, slots=True)

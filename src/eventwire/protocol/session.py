@@ -23,7 +23,8 @@ frames by it, and only the handlers it names (plus ``start``, ``tick``,
     AWAITING     tick past opened + auth_timeout    CLOSED       Close(4003)
     OPEN         SUBSCRIBE                          OPEN         Reply(ERROR per refused topic),
                                                                  SubscribeTopics(accepted, added,
-                                                                 regrouped)
+                                                                 regrouped, since of accepted)
+    OPEN         SUBSCRIBE with a malformed since   OPEN         Reply(ERROR VALIDATION_ERROR)
     OPEN         PUBLISH allowed                    OPEN         PublishEvent
     OPEN         PUBLISH refused, or publishing off OPEN         Reply(ERROR)
     OPEN         AUTH with auth off                 OPEN         Reply(ERROR NOT_SUPPORTED)
@@ -139,6 +140,38 @@ class SessionAuth:
     @property
     def anonymous_allowed(self) -> bool:
         return self.verifier.settings.allow_anonymous
+
+
+def _parse_since(
+    since: dict[str, Any] | None, topics: tuple[str, ...]
+) -> dict[str, tuple[int, str]]:
+    """SUBSCRIBE's ``since`` as topic -> (seq, epoch); raises VALIDATION_ERROR naming the field.
+
+    Each key must be one of the SUBSCRIBE's topics (not a pattern: it has no
+    position), each value ``{"seq": <int >= 0>, "epoch": <non-empty string>}``.
+    """
+    if since is None:
+        return {}
+    parsed: dict[str, tuple[int, str]] = {}
+    for topic, value in since.items():
+        field = f"since.{topic}"
+        if topic not in topics:
+            raise _invalid(field, "names a topic this SUBSCRIBE does not list")
+        if is_pattern(topic):
+            raise _invalid(field, "a pattern has no position to recover from")
+        if not isinstance(value, dict) or set(value) != {"seq", "epoch"}:
+            raise _invalid(field, 'must be {"seq": <int>, "epoch": <string>}')
+        seq, epoch = value["seq"], value["epoch"]
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+            raise _invalid(f"{field}.seq", "must be an integer >= 0")
+        if not isinstance(epoch, str) or not epoch:
+            raise _invalid(f"{field}.epoch", "must be a non-empty string")
+        parsed[topic] = (seq, epoch)
+    return parsed
+
+
+def _invalid(field: str, message: str) -> ProtocolError:
+    return ProtocolError(ErrorCode.VALIDATION_ERROR, f"{field} {message}", {"field": field})
 
 
 def auth_error(err: AuthError) -> ProtocolError:
@@ -293,11 +326,28 @@ class Session:
         )
 
     def subscribed(
-        self, request_id: str, topics: tuple[str, ...], positions: Mapping[str, object]
+        self,
+        request_id: str,
+        topics: tuple[str, ...],
+        positions: Mapping[str, object],
+        recovered: Mapping[str, bool] | None = None,
     ) -> bytes:
-        """The SUBSCRIBED reply, once the transport has joined the hub and read positions."""
-        payload = {"topics": list(topics), "positions": dict(positions)}
+        """The SUBSCRIBED reply, once the transport has joined the hub and read positions.
+
+        ``recovered``: for each topic SUBSCRIBE's ``since`` named, whether its
+        missed events follow (true) or the client must refetch (false).
+        """
+        payload: dict[str, object] = {"topics": list(topics), "positions": dict(positions)}
+        if recovered:
+            payload["recovered"] = dict(recovered)
         return system_frame("SUBSCRIBED", request_id, payload, self._clock.now())
+
+    def recovery_failed(
+        self, request_id: str, topic: str, position: Mapping[str, object], reason: str
+    ) -> bytes:
+        """RECOVERY_FAILED: ``topic``'s missed events cannot be replayed; refetch its state."""
+        payload = {"topic": topic, "position": dict(position), "reason": reason}
+        return system_frame("RECOVERY_FAILED", request_id, payload, self._clock.now())
 
     def unsubscribed(self, request_id: str, topics: tuple[str, ...]) -> bytes:
         return system_frame("UNSUBSCRIBED", request_id, {"topics": list(topics)}, self._clock.now())
@@ -376,15 +426,10 @@ class Session:
 
     def _subscribe(self, command: Subscribe) -> list[Action]:
         rid = command.request_id
-        if command.since is not None:
-            return [
-                self._error(
-                    rid,
-                    ErrorCode.NOT_SUPPORTED,
-                    "recovery with 'since' is not enabled on this gateway",
-                    field="since",
-                )
-            ]
+        try:
+            since = _parse_since(command.since, command.topics)
+        except ProtocolError as exc:
+            return [self._reply_error(rid, exc)]
         actions: list[Action] = []
         accepted: list[str] = []
         added: list[str] = []
@@ -414,7 +459,10 @@ class Session:
             accepted.append(topic)
         # Every SUBSCRIBE ends with SUBSCRIBED, even when it accepted nothing,
         # so a client always knows when its request is over.
-        actions.append(SubscribeTopics(rid, tuple(accepted), tuple(added), tuple(regrouped)))
+        recover = tuple((t, *since[t]) for t in accepted if t in since)
+        actions.append(
+            SubscribeTopics(rid, tuple(accepted), tuple(added), tuple(regrouped), recover)
+        )
         return actions
 
     def _declare(self, topic: str, accept: Accept | None) -> bool:

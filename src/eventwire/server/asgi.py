@@ -214,6 +214,8 @@ class AsgiConnection(ConnectionBase):
     def deliver(self, message: Outbound) -> None:
         if self._closing:
             return
+        if self._recovering and self._hold(message):
+            return
         self._enqueue(message.text)
         if self._queued_bytes > self._gateway.settings.max_outbound_buffer:
             self._gateway.metrics.drops.labels("slow_consumer").inc()

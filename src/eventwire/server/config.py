@@ -44,6 +44,8 @@ class Settings(BaseSettings, AuthSettings):
     """Events kept per topic for history and recovery (every broker)."""
     history_age: float | None = Field(3600.0, gt=0)
     """Seconds an event stays in history; None: until ``history_size`` pushes it out."""
+    max_recovery: int = Field(1000, ge=0)
+    """Most missed events SUBSCRIBE's ``since`` replays per topic; more: ``recovered: false``."""
     log_level: str = "info"
     demo: bool = False
     """Publish a small stream of demo events (what `make run` shows)."""

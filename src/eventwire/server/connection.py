@@ -19,7 +19,9 @@ from eventwire.auth.errors import AuthError
 from eventwire.auth.identity import Identity
 from eventwire.auth.limits import Ticket
 from eventwire.auth.revocation import RevokeRequest
+from eventwire.brokers.base import NotAvailable, Position, history_of
 from eventwire.codes import CloseCode, ErrorCode
+from eventwire.envelope import splice_seq
 from eventwire.errors import BrokerError, ProtocolError, ValidationFailed
 from eventwire.protocol import (
     Action,
@@ -33,16 +35,25 @@ from eventwire.protocol import (
 )
 from eventwire.protocol.frames import PUBLISHED_EVENT, errors_at
 from eventwire.server.guard import audience_of
-from eventwire.server.hub import EVERYONE, NO_TENANT, Audience
+from eventwire.server.hub import (
+    EVERYONE,
+    NO_TENANT,
+    Audience,
+    Outbound,
+    unsupported_outbound,
+    visible_to,
+)
 from eventwire.topics import is_pattern
 
 if TYPE_CHECKING:
     from eventwire.server.gateway import Gateway
-    from eventwire.server.hub import Outbound
 
 __all__ = ["ConnectionBase"]
 
 log = logging.getLogger("eventwire.connection")
+
+_PAGE = 500
+"""Events read from history per request while replaying."""
 
 
 class ConnectionBase:
@@ -51,6 +62,7 @@ class ConnectionBase:
     __slots__ = (
         "_closing",
         "_gateway",
+        "_recovering",
         "_ticket",
         "_timer",
         "_timer_at",
@@ -70,6 +82,8 @@ class ConnectionBase:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._unsupported: dict[str, set[str]] | None = None  # topic -> event types told
+        self._recovering: dict[str, list[Outbound]] = {}
+        """Topics being replayed -> their live events held meanwhile; empty almost always."""
         auth = gateway.guard.session_auth
         self.audience: Audience = EVERYONE if auth is None else NO_TENANT
         self.session = Session(
@@ -82,6 +96,17 @@ class ConnectionBase:
 
     def deliver(self, message: Outbound) -> None:
         raise NotImplementedError
+
+    def _hold(self, message: Outbound) -> bool:
+        """Hold a live event of a topic being recovered; True when held.
+
+        Transports call it from ``deliver`` only while ``_recovering`` is not empty.
+        """
+        held = self._recovering.get(message.topic)
+        if held is None:
+            return False
+        held.append(message)
+        return True
 
     def first_unsupported(self, key: tuple[str, str]) -> bool:
         """Whether this connection has yet to hear UNSUPPORTED_VERSION for (topic, event)."""
@@ -180,18 +205,116 @@ class ConnectionBase:
         if self._closing:
             return
         gateway, subscriptions = self._gateway, self.session.subscriptions
-        for topic in (*action.added, *action.regrouped):
-            # A revocation or a close may have ended it while an earlier join waited.
-            if topic in subscriptions:
-                self._forget_unsupported(topic)  # new versions: say again what cannot be had
-                await gateway.join(topic, self, self.session.accepts.get(topic))
-        topics = tuple(topic for topic in action.topics if topic in subscriptions)
-        positions = {
-            topic: (await gateway.broker.position(topic)).to_wire()
-            for topic in topics
-            if not is_pattern(topic)  # a pattern spans topics: no one position
-        }
-        self._send(self.session.subscribed(action.request_id, topics, positions))
+        since = {topic: Position(seq, epoch) for topic, seq, epoch in action.since}
+        for topic in since:  # hold their live events from the moment we join
+            self._recovering.setdefault(topic, [])
+        try:
+            for topic in (*action.added, *action.regrouped):
+                # A revocation or a close may have ended it while an earlier join waited.
+                if topic in subscriptions:
+                    self._forget_unsupported(topic)  # new versions: say again what cannot be had
+                    await gateway.join(topic, self, self.session.accepts.get(topic))
+            topics = tuple(topic for topic in action.topics if topic in subscriptions)
+            read = {
+                topic: await gateway.broker.position(topic)
+                for topic in topics
+                if not is_pattern(topic)  # a pattern spans topics: no one position
+            }
+            replays: dict[str, list[Outbound] | str] = {}
+            for topic, start in since.items():
+                if topic in read:
+                    replays[topic] = await self._replay(topic, start, read[topic])
+        except BaseException:
+            for topic in since:
+                self._recovering.pop(topic, None)
+            raise
+        if self._closing:
+            for topic in since:
+                self._recovering.pop(topic, None)
+            return
+        # From here on nothing waits: no live event can slip between replay and release.
+        positions = {topic: position.to_wire() for topic, position in read.items()}
+        recovered = {topic: not isinstance(found, str) for topic, found in replays.items()}
+        rid = action.request_id
+        self._send(self.session.subscribed(rid, topics, positions, recovered))
+        for topic, found in replays.items():
+            if isinstance(found, str):
+                self._send(self.session.recovery_failed(rid, topic, positions[topic], found))
+        for topic in since:
+            held = self._recovering.pop(topic, [])
+            if topic not in read:
+                continue  # ended (revoked) while we waited: nothing to send
+            replay = replays.get(topic)
+            last = -1
+            if isinstance(replay, list):
+                last = read[topic].seq
+                for message in replay:
+                    self.deliver(message)
+            for message in held:
+                if message.seq is None or message.seq > last:
+                    self.deliver(message)
+
+    async def _replay(
+        self, topic: str, since: Position, position: Position
+    ) -> list[Outbound] | str:
+        """The events of ``topic`` after ``since`` up to ``position``, ready to send,
+        or why they cannot be had (the reason RECOVERY_FAILED gives).
+
+        Filtered by tenant like the live path; converted to the subscriber's
+        declared versions when the gateway has a catalog.
+        """
+        gateway = self._gateway
+        if since.epoch != position.epoch:
+            return "epoch_changed"
+        if since.seq > position.seq:
+            return "position_ahead"
+        if position.seq - since.seq > gateway.settings.max_recovery:
+            return "too_many_missed"
+        if since.seq == position.seq:
+            return []  # nothing missed: nothing to read, with or without history
+        try:
+            history = history_of(gateway.broker)
+        except NotAvailable:
+            return "no_history"
+        events: list[tuple[int, bytes]] = []
+        after = since.seq
+        while after < position.seq:
+            try:
+                page = await history.history(topic, after, min(_PAGE, position.seq - after))
+            except BrokerError as exc:
+                log.warning("reading the history of %s failed: %s", topic, exc)
+                return "history_unavailable"
+            if page.position.epoch != since.epoch:
+                return "epoch_changed"
+            if page.truncated or not page.events or page.events[0][0] != after + 1:
+                return "history_truncated"
+            events += [(seq, body) for seq, body in page.events if seq <= position.seq]
+            after = page.events[-1][0]
+        return self._prepare(topic, events)
+
+    def _prepare(self, topic: str, events: list[tuple[int, bytes]]) -> list[Outbound]:
+        """Replayed events as this connection may see them: its tenant, its versions."""
+        audience, catalog = self.audience, self._gateway.hub.catalog
+        accept = self.session.accepts.get(topic)
+        prepared: list[Outbound] = []
+        for seq, body in events:
+            if not visible_to(audience, body):
+                continue
+            if accept is None or catalog is None:
+                prepared.append(Outbound(topic, splice_seq(body, seq), seq))
+                continue
+            from eventwire.catalog.delivery import route_versions
+
+            try:
+                found = route_versions(catalog, topic, body, [accept])[accept]
+            except Exception:  # like the live path: never a payload it cannot read
+                log.exception("converting a replayed event of %s failed", topic)
+                continue
+            if isinstance(found, bytes):
+                prepared.append(Outbound(topic, splice_seq(found, seq), seq))
+            elif self.first_unsupported(found.key):
+                prepared.append(unsupported_outbound(found))
+        return prepared
 
     async def _publish(self, action: PublishEvent) -> None:
         rid = action.request_id

@@ -42,7 +42,17 @@ if TYPE_CHECKING:
     from eventwire.catalog import Catalog
     from eventwire.catalog.delivery import Accept, UnsupportedVersion
 
-__all__ = ["EVERYONE", "NO_TENANT", "Audience", "Hub", "Outbound", "Subscriber", "text_frame"]
+__all__ = [
+    "EVERYONE",
+    "NO_TENANT",
+    "Audience",
+    "Hub",
+    "Outbound",
+    "Subscriber",
+    "text_frame",
+    "unsupported_outbound",
+    "visible_to",
+]
 
 log = logging.getLogger("eventwire.hub")
 
@@ -53,13 +63,18 @@ def text_frame(data: bytes) -> bytes:
 
 
 class Outbound:
-    """One event ready to send: its JSON, and the same JSON as a WebSocket frame."""
+    """One event ready to send: its JSON, and the same JSON as a WebSocket frame.
 
-    __slots__ = ("_text", "data", "frame", "topic")
+    ``seq``: the event's place in its topic (None for frames that are not a
+    topic's event); a recovering connection compares it with what it replayed.
+    """
 
-    def __init__(self, topic: str, data: bytes) -> None:
+    __slots__ = ("_text", "data", "frame", "seq", "topic")
+
+    def __init__(self, topic: str, data: bytes, seq: int | None = None) -> None:
         self.topic = topic
         self.data = data
+        self.seq = seq
         self.frame = text_frame(data)
         self._text: str | None = None
 
@@ -229,7 +244,7 @@ class Hub:
         if groups or watchers:
             # A subscriber may leave while we write (a slow consumer is closed):
             # it unsubscribes later, from the loop, never during this walk.
-            message = Outbound(topic, data)
+            message = Outbound(topic, data, seq)
             done = _fan_out(message, body, groups, watchers)
             count = done if isinstance(done, int) else self._versions(message, body, seq, *done)
             self._metrics.deliveries.inc(count)
@@ -269,13 +284,13 @@ class Hub:
             if isinstance(found, bytes):
                 converted = outbound.get(id(found))
                 if converted is None:
-                    converted = Outbound(message.topic, splice_seq(found, seq))
+                    converted = Outbound(message.topic, splice_seq(found, seq), seq)
                     outbound[id(found)] = converted
                 for subscriber in group:
                     subscriber.deliver(converted)
                 count += len(group)
                 continue
-            error, key = _unsupported(found), found.key
+            error, key = unsupported_outbound(found), found.key
             for subscriber in group:
                 if subscriber.first_unsupported(key):
                     subscriber.deliver(error)
@@ -288,7 +303,7 @@ class Hub:
 VersionedGroup = tuple["Accept", Group]
 
 
-def _unsupported(refusal: UnsupportedVersion) -> Outbound:
+def unsupported_outbound(refusal: UnsupportedVersion) -> Outbound:
     """The ERROR UNSUPPORTED_VERSION frame for ``refusal``, built once for its whole group."""
     payload = refusal.to_payload()
     error = ProtocolError(ErrorCode.UNSUPPORTED_VERSION, payload["message"], payload["details"])
@@ -337,13 +352,23 @@ def _fan_out(
                 count += len(group)
     for watcher in watchers or ():
         audience = watcher.audience
-        if tenant is not None and audience is not EVERYONE and audience != tenant:
+        if not _admits(audience, tenant):
             continue
         if groups and _member(groups, audience, watcher):
             continue  # had it as the topic's subscriber: one copy each
         watcher.deliver(message)
         count += 1
     return count if versioned is None else (count, versioned)
+
+
+def _admits(audience: Audience, tenant: str | None) -> bool:
+    """Whether a subscriber of ``audience`` may receive an event tagged ``tenant``."""
+    return tenant is None or audience is EVERYONE or audience == tenant
+
+
+def visible_to(audience: Audience, body: bytes) -> bool:
+    """Whether an encoded event (a replayed one) may reach ``audience``: the live path's rule."""
+    return audience is EVERYONE or _admits(audience, _event_tenant(body))
 
 
 def _member(groups: Groups, audience: Audience, subscriber: Subscriber) -> bool:

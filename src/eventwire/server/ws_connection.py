@@ -164,6 +164,8 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
 
     def deliver(self, message: Outbound) -> None:
         """Queue one event; the hot path of fan-out."""
+        if self._recovering and self._hold(message):
+            return
         if not self._closing:
             self._queue(message.frame)
 

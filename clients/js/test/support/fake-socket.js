@@ -96,8 +96,9 @@ export class FakeSocket {
   }
 
   /** Answer a SUBSCRIBE with SUBSCRIBED at the given positions `{topic: [seq, epoch]}`. */
-  subscribed(command, positions) {
+  subscribed(command, positions, recovered) {
     const payload = { topics: Object.keys(positions), positions: {} };
+    if (recovered !== undefined) payload.recovered = recovered;
     for (const [topic, [seq, epoch]] of Object.entries(positions)) payload.positions[topic] = { seq, epoch };
     this.deliver({ topic: 'system', event: 'SUBSCRIBED', data: { entity_id: command.data.entity_id, payload } });
   }
