@@ -26,6 +26,7 @@ QUICK = Plan(
     large=1_000,
     small_burst=Burst(events=200, batch=20, window=40),
     large_burst=Burst(events=50, batch=5, window=10),
+    single_burst=Burst(events=200, batch=1, window=8),
     trials=1,
     latency_events=10,
     latency_rate=5.0,

@@ -6,8 +6,9 @@
  *
  * usage: loadgen MODE PORT CONNS CONNECT_TIMEOUT_S
  *   MODE is "eventwire" (subscribe with a SUBSCRIBE command, publish with
- *   POST /v1/publish) or "baseline" (subscribers are confirmed by a
- *   "registered" frame, events are sent as text frames on /publish).
+ *   POST /v1/publish: {"events": [...]} for a batch, the event itself for one)
+ *   or "baseline" (subscribers are confirmed by a "registered" frame, events
+ *   are sent as text frames on /publish).
  *
  * It opens CONNS subscribers and one publisher, then prints
  *   READY {json}
@@ -15,7 +16,9 @@
  * of JSON on stdout:
  *   burst EVENTS BATCH WINDOW TIMEOUT_S   publish EVENTS as fast as they are
  *        delivered: batches of BATCH, at most WINDOW events not yet received
- *        by every subscriber (closed loop, so server buffers stay bounded)
+ *        by every subscriber (closed loop, so server buffers stay bounded).
+ *        Each batch is one HTTP request (eventwire, pipelined on one
+ *        keep-alive connection) or one write() of BATCH frames (baseline).
  *   rate EVENTS PER_SECOND TIMEOUT_S      publish one event every 1/PER_SECOND s
  *   quit
  *
@@ -522,13 +525,18 @@ static void publish(int count) {
     size_t head_room = 256;
     grow(&buf, &cap, head_room + 16);
     len = head_room;
-    append(&buf, &len, &cap, "{\"events\":[", 11);
-    for (int k = 0; k < count; k++) {
+    if (count == 1) { /* one event: the body is the event, as a one-event publisher sends it */
         int n = event_json(ev, sizeof ev, 0);
-        if (k) append(&buf, &len, &cap, ",", 1);
         append(&buf, &len, &cap, ev, (size_t)n);
+    } else {
+        append(&buf, &len, &cap, "{\"events\":[", 11);
+        for (int k = 0; k < count; k++) {
+            int n = event_json(ev, sizeof ev, 0);
+            if (k) append(&buf, &len, &cap, ",", 1);
+            append(&buf, &len, &cap, ev, (size_t)n);
+        }
+        append(&buf, &len, &cap, "]}", 2);
     }
-    append(&buf, &len, &cap, "]}", 2);
     char head[256];
     int h = snprintf(head, sizeof head,
                      "POST /v1/publish HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"

@@ -1,8 +1,8 @@
 """What is measured, on one server: fan-out throughput, latency, memory per connection.
 
-Each subscriber count gets a fresh server process, so one phase's heap never
-inflates another's memory figure, and both servers go through exactly the
-same steps with the same load generator.
+Each throughput scenario gets a fresh server process, so one phase's heap
+never inflates another's memory figure, and both servers go through exactly
+the same steps with the same load generator.
 """
 
 from __future__ import annotations
@@ -42,11 +42,21 @@ LOADGEN_BUSY_PCT = 90.0
 
 @dataclass(frozen=True, slots=True)
 class Burst:
-    """A closed-loop burst: ``events`` in batches, at most ``window`` not yet delivered."""
+    """A closed-loop burst: ``events`` in batches, at most ``window`` not yet delivered.
+
+    A batch is one ``POST /v1/publish`` for eventwire (the event itself as the
+    body when ``batch`` is 1) and one write of ``batch`` frames on the
+    publisher WebSocket for the baseline.
+    """
 
     events: int
     batch: int
     window: int
+
+    @property
+    def requests_in_flight(self) -> int:
+        """The most publishes the window lets the load generator have outstanding."""
+        return max(1, self.window // self.batch)
 
     def command(self, timeout: float) -> str:
         return f"burst {self.events} {self.batch} {self.window} {timeout}"
@@ -60,6 +70,8 @@ class Plan:
     large: int = 10_000
     small_burst: Burst = Burst(events=1_000, batch=20, window=40)
     large_burst: Burst = Burst(events=100, batch=5, window=20)
+    single_burst: Burst = Burst(events=1_000, batch=1, window=8)
+    """At ``small`` subscribers, one event per publish: no batch to coalesce."""
     trials: int = 5
     latency_events: int = 30
     latency_rate: float = 5.0
@@ -112,6 +124,8 @@ class ServerResults:
     kind: str
     fanout_small: Fanout
     fanout_large: Fanout
+    fanout_single: Fanout
+    """At ``plan.small`` subscribers, one event per publish."""
     latency: Latency
     memory: Memory
     problems: list[str] = field(default_factory=list)
@@ -195,10 +209,14 @@ def _phase_problems(name: str, result: dict[str, Any]) -> list[str]:
     return found
 
 
-def _fanout_problems(subscribers: int, fanout: Fanout) -> list[str]:
-    found = _phase_problems(f"{subscribers} subscribers, warm-up burst", fanout.warmup)
+def _publishes(burst: Burst) -> str:
+    return "one event per publish" if burst.batch == 1 else f"batches of {burst.batch}"
+
+
+def _fanout_problems(name: str, fanout: Fanout) -> list[str]:
+    found = _phase_problems(f"{name}, warm-up burst", fanout.warmup)
     for i, trial in enumerate(fanout.trials):
-        found += _phase_problems(f"{subscribers} subscribers, burst {i + 1}", trial)
+        found += _phase_problems(f"{name}, burst {i + 1}", trial)
     return found
 
 
@@ -245,16 +263,17 @@ class _Run:
             for name, value in _scrape_metrics(server.port).items():
                 self.metrics[name] = self.metrics.get(name, 0) + value
 
-    def small(self) -> Fanout:
+    def small(self, burst: Burst, tag: str = "") -> Fanout:
+        """Throughput at ``plan.small`` subscribers, on a server of its own."""
         port, n = free_port(), self.plan.small
-        log = self.out / f"{self.kind}-{n}"
+        log = self.out / f"{self.kind}-{n}{tag}"
         with running_server(self.kind, port, log.with_suffix(".server.log")) as server:
             with running_loadgen(self.binary, self.kind, port, n, log.with_suffix(".lg.log")) as lg:
                 _ready(lg, n)
-                fanout = _fanout(lg, server, self.plan.small_burst, self.plan)
+                fanout = _fanout(lg, server, burst, self.plan)
             self._finish(server)
         self.problems += _server_problems(server)
-        self.problems += _fanout_problems(n, fanout)
+        self.problems += _fanout_problems(f"{n} subscribers, {_publishes(burst)}", fanout)
         return fanout
 
     def large(self) -> tuple[Fanout, Latency, Memory]:
@@ -272,7 +291,9 @@ class _Run:
                 latency = _latency(lg, server, self.plan)
             self._finish(server)
         self.problems += _server_problems(server)
-        self.problems += _fanout_problems(n, fanout)
+        self.problems += _fanout_problems(
+            f"{n} subscribers, {_publishes(self.plan.large_burst)}", fanout
+        )
         self.problems += _phase_problems(f"{n} subscribers, latency", latency.raw)
         return fanout, latency, memory
 
@@ -280,6 +301,7 @@ class _Run:
 def measure_server(kind: str, plan: Plan, loadgen: Path, out: Path) -> ServerResults:
     """Every figure for one server: ``kind`` is ``baseline`` or ``eventwire``."""
     run = _Run(kind, plan, loadgen, out)
-    small = run.small()
+    single = run.small(plan.single_burst, tag="-single")
+    small = run.small(plan.small_burst)
     large, latency, memory = run.large()
-    return ServerResults(kind, small, large, latency, memory, run.problems, run.metrics)
+    return ServerResults(kind, small, large, single, latency, memory, run.problems, run.metrics)
