@@ -492,7 +492,25 @@ export class Client {
     const command = this.#requests.commandOf(frame.data.entity_id);
     this.#requests.error(error);
     if (command === 'SUBSCRIBE' && error.topic !== undefined) this.#refuse(error);
-    else if (command === undefined) this.#report(error); // answers no command: e.g. a frame it could not read
+    else if (command === undefined) {
+      this.#report(error); // answers no command: e.g. a frame it could not read
+      if (error.code === 'TOKEN_EXPIRED') this.#refreshToken();
+    }
+  }
+
+  /**
+   * The token lapsed: with `getToken`, send a fresh one with AUTH within the
+   * gateway's grace, so the connection and its subscriptions live on.
+   */
+  async #refreshToken() {
+    if (this.#options.getToken === undefined) return; // the gateway will close with 4001
+    try {
+      const token = await this.#options.getToken();
+      const answer = await this.#command('AUTH', { token: String(token) });
+      for (const error of answer.errors) this.#report(error);
+    } catch (error) {
+      this.#report(error instanceof EventwireError ? error : new EventwireError('UNREACHABLE', `token refresh failed: ${error}`, { cause: error }));
+    }
   }
 
   #eventFrame(frame) {

@@ -34,9 +34,9 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
  * Start `python -m eventwire serve` on `port` (0: any free one).
  * @param {{port?: number}} [options]
  */
-export async function startGateway({ port = 0, extra = [] } = {}) {
+export async function startGateway({ port = 0, extra = [], env = {} } = {}) {
   const args = ['-m', 'eventwire', 'serve', '--host', '127.0.0.1', '--port', String(port), '--shutdown-grace', '1', ...extra];
-  const child = spawn(PYTHON, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(PYTHON, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   running.add(child);
   const output = captureOutput(child);
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
