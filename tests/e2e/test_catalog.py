@@ -82,7 +82,11 @@ async def http(demo: Gateway) -> AsyncIterator[httpx.AsyncClient]:
 
 async def test_an_invalid_payload_names_every_field(http: httpx.AsyncClient) -> None:
     payload = {
-        "id": "gift-456", "status": "lost", "price": "29.99", "colour": "red", "created_at": "soon"
+        "id": "gift-456",
+        "status": "lost",
+        "price": "29.99",
+        "colour": "red",
+        "created_at": "soon",
     }
     response = await http.post("/v1/publish", json=gift_event(payload=payload))
     errors = fields_of(response)
