@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import signal
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from eventwire.auth.limits import Ticket
 from eventwire.auth.revocation import RevokeRequest
@@ -51,6 +52,9 @@ if TYPE_CHECKING:
     from eventwire.catalog.delivery import Accept
     from eventwire.server.asgi import AsgiApp
     from eventwire.server.http_protocol import HttpProtocol
+
+REVOCATIONS_TOPIC = "system:revocations"
+"""Where nodes tell each other of revocations; in the server's reserved namespace."""
 
 __all__ = ["Gateway", "Published", "Revoked"]
 
@@ -126,6 +130,8 @@ class Gateway:
             flood_threshold=self.settings.flood_threshold,
         )
         self.ws_path = "/ws"
+        self.node_id = secrets.token_hex(8)
+        """Names this node in what it sends other nodes (its own revocations come back)."""
         self.write_batcher = WriteBatcher()
         self.stopping = False
         self.started = False
@@ -179,6 +185,7 @@ class Gateway:
         await self.broker.start(self._on_broker_event, self._on_broker_reset)
         for runner in self.hub.handlers():  # handlers hear their patterns from every node
             await self.broker.add_interest(runner.pattern)
+        await self.broker.add_interest(REVOCATIONS_TOPIC)
         self.started = True
         if listen:
             from eventwire.server.http_protocol import HttpProtocol
@@ -441,4 +448,36 @@ class Gateway:
                 subscriber.close(CloseCode.HISTORY_RESET, f"history of {topic} was reset")
 
     def _on_broker_event(self, topic: str, seq: int, body: bytes) -> None:
+        if topic == REVOCATIONS_TOPIC:
+            self._revoked_elsewhere(body)
+            return
         self.hub.dispatch(topic, seq, body)
+
+    async def revoke_everywhere(self, request: RevokeRequest) -> Revoked:
+        """Revoke on this node now, then on every other node through the broker.
+
+        The revocation travels on a topic of the server's reserved ``system``
+        namespace, which no client may publish or subscribe to; each node
+        applies it as it arrives. Returns what ended on this node; raises
+        ProtocolError BROKER_UNAVAILABLE (with ``details.here``) when the
+        other nodes could not be told.
+        """
+        revoked = self.revoke(request)
+        message = {"origin": self.node_id, "request": request.model_dump(mode="json")}
+        try:
+            await self.broker.publish(REVOCATIONS_TOPIC, orjson.dumps(message))
+        except BrokerUnavailable as exc:
+            raise broker_unavailable(exc, here=revoked.to_wire()) from exc
+        return revoked
+
+    def _revoked_elsewhere(self, body: bytes) -> None:
+        try:
+            message = orjson.loads(body)
+            if message.get("origin") == self.node_id:
+                return  # applied when it was made
+            request = RevokeRequest.model_validate(message["request"])
+        except (orjson.JSONDecodeError, KeyError, AttributeError, ValidationError):
+            log.error("ignoring a malformed revocation from the broker: %r", body[:200])
+            return
+        revoked = self.revoke(request)
+        log.info("revocation from another node ended %s", revoked.to_wire())

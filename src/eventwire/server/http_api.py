@@ -140,7 +140,7 @@ class HttpApi:
         if path == "/v1/revoke":
             _allow(method, "POST")
             self._admin(request)
-            return self._revoke(request)
+            return await self._revoke(request)
         if path == "/healthz":
             _allow(method, "GET")
             return HttpResponse.json({"status": "ok"})
@@ -250,13 +250,13 @@ class HttpApi:
             }
         )
 
-    def _revoke(self, request: HttpRequest) -> HttpResponse:
+    async def _revoke(self, request: HttpRequest) -> HttpResponse:
         body = _json_body(request)
         try:
             revocation = RevokeRequest.model_validate(body)
         except ValidationError as exc:
             raise ValidationFailed(field_errors(exc)) from None
-        return HttpResponse.json(self._gateway.revoke(revocation).to_wire())
+        return HttpResponse.json((await self._gateway.revoke_everywhere(revocation)).to_wire())
 
     def _stats(self) -> dict[str, Any]:
         gateway = self._gateway
