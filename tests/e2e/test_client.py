@@ -499,3 +499,43 @@ async def test_subscribers_on_different_versions_and_a_reconnect_keeps_them() ->
         await gateway.publish({**message, "data": {**message["data"], "entity_id": "m2"}})
         again = await anext(aiter(v1))
         assert (again.data.entity_id, again.version) == ("m2", 1)  # still converted
+
+
+async def test_typed_payloads_from_the_catalog_by_event_and_version() -> None:
+    from eventwire.client import Client
+    from eventwire.demo import Gift, MessagePosted, MessagePostedV2, catalog
+    from eventwire.testing import running_gateway
+
+    posted: dict[str, Any] = {
+        "message_id": "m1", "user_id": "u1", "username": "Ann", "text": "hi", "mentions": ["bo"]
+    }  # fmt: skip
+    async with (
+        running_gateway(catalog="eventwire.demo:catalog") as gateway,
+        Client(gateway.ws_url, catalog=catalog) as client,
+    ):
+        gifts = aiter(await client.subscribe("gift-list:1"))
+        old = aiter(await client.subscribe("room:lobby", versions={"room.MESSAGE_POSTED": [1]}))
+        new = aiter(await client.subscribe("room:hall"))
+        await gateway.publish(
+            {"topic": "gift-list:1", "event": "ADDED",
+             "data": {"entity_id": "g1", "payload": {"id": "g1", "name": "Kite"}}}
+        )  # fmt: skip
+        await gateway.publish(
+            {"topic": "gift-list:1", "event": "UPDATED",
+             "data": {"entity_id": "g1", "payload": {"name": "Red kite"}}}
+        )  # fmt: skip
+        for room in ("room:lobby", "room:hall"):
+            await gateway.publish(
+                {"topic": room, "event": "MESSAGE_POSTED", "version": 2,
+                 "data": {"entity_id": "m1", "user_id": "u1", "payload": posted}}
+            )  # fmt: skip
+        added = client.typed(await anext(gifts))
+        assert isinstance(added, Gift)
+        assert (added.name, added.status) == ("Kite", "available")
+        patch = client.typed(await anext(gifts))  # UPDATED: the DTO's partial model
+        assert patch.model_dump(exclude_unset=True) == {"name": "Red kite"}
+        v1 = client.typed(await anext(old))
+        assert type(v1) is MessagePosted  # converted to v1, typed as v1
+        v2 = client.typed(await anext(new))
+        assert isinstance(v2, MessagePostedV2)
+        assert v2.mentions == ["bo"]

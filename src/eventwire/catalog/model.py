@@ -30,12 +30,13 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from eventwire.catalog.errors import CatalogError
 from eventwire.catalog.events import EventSpec, EventVersion
 from eventwire.catalog.modes import PayloadMode
 from eventwire.catalog.resource import NO_EXAMPLE, F, Resource
+from eventwire.catalog.schema import ModelPayload
 from eventwire.topics import RESERVED_NAMESPACES
 
 if TYPE_CHECKING:
@@ -188,6 +189,26 @@ class Catalog:
         """The declaration of ``event`` on ``resource``, or None."""
         found = self.resources.get(resource)
         return None if found is None else found.events.get(event)
+
+    def typed_payload(self, topic: str, event: str, version: int | None, payload: Any) -> Any:
+        """``payload`` as the Pydantic model declared for its event and version.
+
+        What a subscriber's code wants instead of a dict: ``Gift`` for a
+        gift-list ADDED, the DTO's partial model for an UPDATED (only the sent
+        fields set). A payload the model refuses, a reference-only null and
+        an undeclared event come back unchanged.
+        """
+        spec = self.spec(self.resource_name(topic), event)
+        declared = None if spec is None else spec.versions.get(version or 1)
+        if declared is None or not isinstance(declared.payload, ModelPayload):
+            return payload
+        model = declared.payload.annotation
+        if not (isinstance(model, type) and issubclass(model, BaseModel)) or payload is None:
+            return payload
+        try:
+            return model.model_validate(payload)
+        except ValidationError:
+            return payload
 
     def events(self) -> Iterator[EventSpec]:
         """Every declared event type, resource by resource."""

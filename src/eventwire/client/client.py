@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
+from eventwire.catalog import Catalog
 from eventwire.client.connection import open_connection, with_token, ws_url
 from eventwire.client.errors import (
     CommandFailed,
@@ -104,12 +105,14 @@ class Client:
         max_queue: int = 10_000,
         token: str | None = None,
         get_token: TokenProvider | None = None,
+        catalog: Catalog | None = None,
         recover: bool = True,
     ) -> None:
         self.url = ws_url(url)
         self.recover = recover
         self.token = token
         self.get_token = get_token
+        self.catalog = catalog
         self.reconnect = reconnect
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
@@ -277,6 +280,19 @@ class Client:
         if answer.errors:
             raise CommandFailed(answer.errors[0])
         return answer.payload
+
+    def typed(self, event: Event) -> Any:
+        """``event``'s payload as its catalog model (``Gift``), given ``catalog=``.
+
+        Dispatches on the event's type and version; without a catalog, or for
+        a payload that is not a whole model (a partial UPDATED), the payload
+        as received.
+        """
+        if self.catalog is None:
+            return event.data.payload
+        return self.catalog.typed_payload(
+            event.topic, event.event, event.version, event.data.payload
+        )
 
     @property
     def publisher(self) -> SocketPublisher:
