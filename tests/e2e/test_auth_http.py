@@ -209,3 +209,17 @@ async def test_revoke_validates_its_body(keyed: Gateway) -> None:
         assert bad.json()["details"]["field"] == "pattern"
         key = await http.post("/v1/revoke", json={"user_id": "u"}, headers=bearer(ORDERS_KEY))
         assert key.status_code == 403
+
+
+async def test_history_shows_a_tenant_key_only_its_tenant_and_untagged_events(
+    keyed: Gateway,
+) -> None:
+    for tenant in ("acme", "globex", None):
+        data = {"tenant_id": tenant} if tenant else {}
+        await keyed.publish(event("room:lobby", **data))
+    async with await _http(keyed) as http:
+        path = "/v1/topics/room:lobby/history"
+        acme = (await http.get(path, headers=bearer(ACME_KEY))).json()["events"]
+        admin = (await http.get(path, headers=bearer(ADMIN_KEY))).json()["events"]
+    assert [e["data"].get("tenant_id") for e in acme] == ["acme", None]
+    assert [e["seq"] for e in admin] == [1, 2, 3]

@@ -43,6 +43,7 @@ from eventwire.codes import ErrorCode, http_status
 from eventwire.envelope import decode_new_event, field_errors, splice_seq
 from eventwire.errors import ProtocolError, ValidationFailed, broker_unavailable
 from eventwire.protocol.frames import batch_error
+from eventwire.server.hub import EVERYONE, visible_to
 from eventwire.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from eventwire.topics import validate_topic
 
@@ -233,11 +234,11 @@ class HttpApi:
             page = await history_of(self._gateway.broker).history(topic, since, limit)
         except NotAvailable as exc:
             raise ProtocolError(ErrorCode.NOT_SUPPORTED, str(exc)) from None
-        tenant = principal.tenant_id if principal is not None else None
-        events = [
+        audience = principal.tenant_id if principal is not None else EVERYONE
+        events = [  # tenant in data: the same rule as live delivery and replay
             orjson.Fragment(splice_seq(body, seq))
             for seq, body in page.events
-            if tenant is None or _event_tenant(body) in (None, tenant)  # tenant in data
+            if visible_to(audience, body)
         ]
         return HttpResponse.json(
             {
@@ -338,13 +339,6 @@ def _int_param(
     if not low <= value <= high:
         raise ValidationFailed([(name, f"expected an integer from {low} to {high}")])
     return value
-
-
-def _event_tenant(body: bytes) -> str | None:
-    if b'"tenant_id"' not in body:
-        return None
-    tenant = orjson.loads(body).get("data", {}).get("tenant_id")
-    return tenant if isinstance(tenant, str) else None
 
 
 def _allow(method: str, allowed: str) -> None:
