@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)  ## start the gateway with the in-memory broker and a demo stream
-	$(BIN)/eventwire serve --demo --allow-pattern-subscriptions
+	$(BIN)/eventwire serve --demo --insecure --allow-pattern-subscriptions
 
 system-deps:  ## redis-server, nats-server, chromium, node: apt-get installs what is missing
 	scripts/system-deps.sh

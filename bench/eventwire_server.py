@@ -23,6 +23,7 @@ async def serve(port: int) -> None:
     """Serve on ``port`` until SIGTERM or SIGINT."""
     settings = Settings(
         port=port,
+        insecure=True,
         commands_per_second=1e9,
         command_burst=10**9,
         max_outbound_buffer=_MAX_OUTBOUND,
@@ -35,7 +36,7 @@ def main() -> None:
     """Log warnings (slow-consumer closes, errors) to stderr, where the bench collects them.
 
     The gateway runs without authentication, as the baseline does; its start-up
-    warning that authentication is off is expected here, not a problem to report.
+    warnings that it is insecure are expected here, not a problem to report.
     """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("eventwire.auth").setLevel(logging.ERROR)

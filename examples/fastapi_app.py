@@ -1,8 +1,10 @@
 """eventwire inside a FastAPI application.
 
-Run it with ``uvicorn examples.fastapi_app:app``. The gateway shares the
-app's port under ``/realtime``: browsers connect to ``ws://HOST/realtime/ws``,
-and the app's own endpoints publish in-process, with no HTTP hop.
+Run it with ``EVENTWIRE_JWT_SECRET=... uvicorn examples.fastapi_app:app``
+(``EVENTWIRE_INSECURE=1`` instead, to try it locally without tokens). The
+gateway shares the app's port under ``/realtime``: browsers connect to
+``ws://HOST/realtime/ws``, and the app's own endpoints publish in-process,
+with no HTTP hop.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pydantic import BaseModel
 from eventwire.client import InProcessPublisher
 from eventwire.server import Gateway, Settings
 
-gateway = Gateway(Settings())
+gateway = Gateway(Settings())  # EVENTWIRE_* from the environment
 publisher = InProcessPublisher(gateway)
 app = FastAPI(lifespan=gateway.lifespan)
 app.mount("/realtime", gateway.asgi)

@@ -61,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="let clients subscribe to wildcard patterns (development)",
     )
+    serve.add_argument(
+        "--insecure",
+        action="store_true",
+        default=None,
+        help="development only: open every door with no credentials configured (no token, no key)",
+    )
 
     url_help = f"gateway URL (also EVENTWIRE_URL; default {DEFAULT_URL})"
     publish = commands.add_parser("publish", help="publish one event over HTTP")

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import socket
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 import uvicorn
-from examples.fastapi_app import app, gateway
+from fastapi import FastAPI
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from eventwire.server import Gateway
 from tests.e2e.conftest import TIMEOUT, command, recv
+
+with pytest.MonkeyPatch.context() as environment:
+    environment.setenv("EVENTWIRE_INSECURE", "1")  # the example reads its settings from there
+    example = importlib.import_module("examples.fastapi_app")
+app: FastAPI = example.app
+gateway: Gateway = example.gateway
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 
+import httpx
 import pytest
 from websockets.exceptions import InvalidStatus
 
@@ -14,6 +15,7 @@ from eventwire.auth.errors import AuthConfigError
 from eventwire.server import Gateway, Settings
 from tests.e2e.conftest import (
     SECRET,
+    TIMEOUT,
     StartGateway,
     auth,
     authenticate,
@@ -317,4 +319,22 @@ async def test_an_open_gateway_says_so_at_start(
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="eventwire.auth"):
         await start_gateway()
-    assert "authentication is off" in caplog.text
+    assert "insecure: every WebSocket may subscribe" in caplog.text
+    assert "insecure: the HTTP API takes no key" in caplog.text
+
+
+def test_a_gateway_without_credentials_refuses_to_start_unless_insecure() -> None:
+    with pytest.raises(AuthConfigError, match="no way to authenticate WebSocket connections"):
+        Gateway(Settings())
+    assert not Gateway(Settings(insecure=True)).guard.enabled
+
+
+async def test_without_api_keys_the_http_api_is_closed_outside_insecure_mode(
+    start_gateway: StartGateway,
+) -> None:
+    gateway = await start_gateway(jwt_secret=SECRET, insecure=False)
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=TIMEOUT) as http:
+        response = await http.post("/v1/publish", json=event())
+    assert response.status_code == 401
+    assert response.json()["code"] == "UNAUTHORIZED"
+    assert "no API key configured" in response.json()["message"]

@@ -34,7 +34,7 @@ async def serve_asgi() -> AsyncIterator[Serve]:
     servers: list[tuple[uvicorn.Server, asyncio.Task[None], socket.socket]] = []
 
     async def serve(**settings: Any) -> tuple[Gateway, str]:
-        gateway = Gateway(Settings(shutdown_grace=1.0, **settings))
+        gateway = Gateway(Settings(shutdown_grace=1.0, insecure=True, **settings))
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
         config = uvicorn.Config(

@@ -327,9 +327,9 @@ async def test_without_a_catalog_the_routes_are_not_found(gateway: Gateway) -> N
 
 def test_a_catalog_that_does_not_load_stops_the_gateway() -> None:
     with pytest.raises(CatalogLoadError, match="no module named 'nowhere'"):
-        Gateway(Settings(catalog="nowhere.events:catalog"))
+        Gateway(Settings(insecure=True, catalog="nowhere.events:catalog"))
     with pytest.raises(CatalogLoadError, match="has no attribute 'missing'"):
-        Gateway(Settings(catalog="eventwire.demo:missing"))
+        Gateway(Settings(insecure=True, catalog="eventwire.demo:missing"))
 
 
 def test_catalog_and_lint_settings(monkeypatch: pytest.MonkeyPatch) -> None:

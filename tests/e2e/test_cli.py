@@ -50,6 +50,7 @@ async def served(
         "0",
         "--shutdown-grace",
         "2",
+        "--insecure",
         *extra,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -179,6 +180,14 @@ async def test_bad_configuration_exits_2(tmp_path: object) -> None:
     code, _, err = await run_cli("serve", "--port", "70000")
     assert code == 2
     assert "bad configuration" in err
+
+
+async def test_serve_without_credentials_exits_2_and_says_how_to_configure() -> None:
+    code, _, err = await run_cli("serve", "--port", "0")
+    assert code == 2
+    assert "no way to authenticate WebSocket connections" in err
+    assert "EVENTWIRE_JWT_SECRET" in err
+    assert "--insecure" in err
 
 
 async def test_tail_jsonl_prints_envelopes(gateway: Gateway) -> None:

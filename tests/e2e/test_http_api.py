@@ -197,7 +197,7 @@ class _FailingBroker(MemoryBroker):
 
 
 async def test_an_unexpected_failure_is_internal_error_not_a_crash() -> None:
-    gateway = Gateway(Settings(port=0), broker=_FailingBroker())
+    gateway = Gateway(Settings(port=0, insecure=True), broker=_FailingBroker())
     async with gateway, httpx.AsyncClient(base_url=gateway.url) as http:
         response = await http.post("/v1/publish", json=event())
         assert error_of(response) == (500, "INTERNAL_ERROR")
@@ -242,7 +242,7 @@ class _PositionlessBroker(MemoryBroker):
 
 
 async def test_a_failing_command_closes_with_1011(caplog: pytest.LogCaptureFixture) -> None:
-    async with Gateway(Settings(port=0), broker=_PositionlessBroker()) as gateway:
+    async with Gateway(Settings(port=0, insecure=True), broker=_PositionlessBroker()) as gateway:
         async with await open_ws(gateway) as ws:
             await command(ws, "SUBSCRIBE", "s", {"topics": ["gift-list:1"]})
             with pytest.raises(ConnectionClosed):
@@ -281,7 +281,7 @@ class _UnreadyBroker(MemoryBroker):
 
 
 async def test_readyz_fails_while_the_broker_link_is_down() -> None:
-    gateway = Gateway(Settings(port=0), broker=_UnreadyBroker())
+    gateway = Gateway(Settings(port=0, insecure=True), broker=_UnreadyBroker())
     async with gateway, httpx.AsyncClient(base_url=gateway.url) as http:
         readyz = await http.get("/readyz")
         assert error_of(readyz) == (503, "NOT_READY")
@@ -351,7 +351,7 @@ class _DownBroker(MemoryBroker):
 
 
 async def test_an_unreachable_broker_is_503_not_a_lost_event() -> None:
-    gateway = Gateway(Settings(port=0), broker=_DownBroker())
+    gateway = Gateway(Settings(port=0, insecure=True), broker=_DownBroker())
     async with gateway, httpx.AsyncClient(base_url=gateway.url) as http:
         published = await http.post("/v1/publish", json=event())
         assert error_of(published) == (503, "BROKER_UNAVAILABLE")

@@ -95,21 +95,33 @@ class ApiPrincipal:
 class ApiKeyStore:
     """The configured API keys and admin key, as hashes; answers who a bearer key is."""
 
-    def __init__(self, keys: Iterable[ApiKeySpec] = (), admin_key: str | None = None) -> None:
+    def __init__(
+        self,
+        keys: Iterable[ApiKeySpec] = (),
+        admin_key: str | None = None,
+        *,
+        insecure: bool = False,
+    ) -> None:
         self._keys = [
             (bytes.fromhex(spec.hash.removeprefix("sha256:")), _principal(spec)) for spec in keys
         ]
         self._admin = _digest(admin_key) if admin_key is not None else None
+        self._insecure = insecure
 
     @classmethod
     def from_settings(cls, settings: AuthSettings) -> ApiKeyStore:
         admin = settings.admin_key.get_secret_value() if settings.admin_key else None
-        return cls(settings.api_keys, admin)
+        return cls(settings.api_keys, admin, insecure=settings.insecure)
 
     @property
     def enabled(self) -> bool:
-        """Whether the HTTP API asks for a key at all (any key configured)."""
+        """Whether any key is configured."""
         return self._admin is not None or bool(self._keys)
+
+    @property
+    def open(self) -> bool:
+        """Whether requests need no key: none is configured and the gateway is ``insecure``."""
+        return self._insecure and not self.enabled
 
     def identify(self, key: str) -> ApiPrincipal | None:
         """The principal ``key`` belongs to, or None; constant time in which one matched."""
@@ -127,9 +139,12 @@ class ApiKeyStore:
         key = parse_bearer(authorization)
         principal = self.identify(key) if key is not None else None
         if principal is None:
+            message = "expected 'Authorization: Bearer <API key>' with a configured key"
+            if not self.enabled:
+                message = "this gateway has no API key configured (set EVENTWIRE_ADMIN_KEY)"
             raise AuthError(
                 AuthCode.UNAUTHORIZED,
-                "expected 'Authorization: Bearer <API key>' with a configured key",
+                message,
                 {"reason": "missing_token" if key is None else "unknown_key"},
             )
         return principal

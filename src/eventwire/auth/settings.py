@@ -77,7 +77,12 @@ class ApiKeySpec(BaseModel):
 
 
 class AuthSettings(BaseModel):
-    """Every auth knob. Auth is on once a JWT key or ``allow_anonymous`` is configured."""
+    """Every auth knob.
+
+    WebSocket connections need a token (a JWT key configured) or
+    ``allow_anonymous``; HTTP requests need an admin or API key. A door with
+    no credentials configured is closed unless ``insecure`` opens it.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -118,6 +123,8 @@ class AuthSettings(BaseModel):
     """``module:callable`` called as ``(identity, action, topic) -> bool | None``."""
 
     # -- anonymous connections ---------------------------------------------------------
+    insecure: bool = False
+    """Development: each door with no credentials configured opens to all (EVENTWIRE_INSECURE)."""
     allow_anonymous: bool = False
     anonymous_subscribe: list[str] = Field(default_factory=list)
     anonymous_publish: list[str] = Field(default_factory=list)
@@ -161,9 +168,10 @@ class AuthSettings(BaseModel):
     def auth_enabled(self) -> bool:
         """Whether WebSocket connections are authorized at all.
 
-        Off (today's open gateway) when neither a JWT key nor anonymous access
-        is configured; with ``allow_anonymous`` alone, every connection is
-        anonymous and holds only the anonymous grants.
+        Off only when neither a JWT key nor anonymous access is configured,
+        which the gateway allows in ``insecure`` mode alone; with
+        ``allow_anonymous`` alone, every connection is anonymous and holds
+        only the anonymous grants.
         """
         return self.tokens_enabled or self.allow_anonymous
 

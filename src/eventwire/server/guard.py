@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl
 
 from eventwire.auth.apikeys import ApiKeyStore
 from eventwire.auth.authorizer import Authorizer
-from eventwire.auth.errors import AuthError
+from eventwire.auth.errors import AuthConfigError, AuthError
 from eventwire.auth.identity import Identity
 from eventwire.auth.limits import ConnectionLimiter, Ticket, UsageLimiter
 from eventwire.auth.origins import OriginPolicy
@@ -33,6 +33,13 @@ from eventwire.server.hub import EVERYONE, NO_TENANT, Audience
 __all__ = ["Guard", "HandshakeRefused", "audience_of", "origin_of", "token_from_query"]
 
 log = logging.getLogger("eventwire.auth")
+
+NO_CREDENTIALS = (
+    "no way to authenticate WebSocket connections: set EVENTWIRE_JWT_SECRET"
+    " (or EVENTWIRE_JWT_PUBLIC_KEY_FILE / EVENTWIRE_JWKS_FILE), or allow_anonymous with"
+    " anonymous grants; for local development only, --insecure (EVENTWIRE_INSECURE=1)"
+    " opens every door that has no credentials configured"
+)
 
 
 class HandshakeRefused(EventwireError):
@@ -49,10 +56,13 @@ class Guard:
     """Verifier, authorizer, API keys, Origin policy and limits of one gateway.
 
     Raises ``AuthConfigError`` when the settings cannot work (a key file that
-    does not load, a policy that does not import), so the gateway never starts.
+    does not load, a policy that does not import, no way to authenticate a
+    connection outside ``insecure`` mode), so the gateway never starts.
     """
 
     def __init__(self, settings: AuthSettings, wall: Callable[[], float]) -> None:
+        if not (settings.auth_enabled or settings.insecure):
+            raise AuthConfigError(NO_CREDENTIALS)
         self.enabled = settings.auth_enabled
         """Whether WebSocket connections are authenticated at all."""
         self.verifier = TokenVerifier(settings, clock=wall)
@@ -92,19 +102,23 @@ class Guard:
 
     def warn_if_open(self, pattern_subscriptions: bool) -> None:
         """Say at start-up what is left open, so that it is never open by accident."""
+        if self.api_keys.open:
+            log.warning(
+                "insecure: the HTTP API takes no key, anyone who reaches it may publish;"
+                " set EVENTWIRE_ADMIN_KEY or EVENTWIRE_API_KEYS"
+            )
+        elif not self.api_keys.enabled:
+            log.info("the HTTP API is closed: no admin key or API key is configured")
         if not self.enabled:
             log.warning(
-                "authentication is off: every WebSocket may subscribe to any topic;"
+                "insecure: every WebSocket may subscribe to any topic without a token;"
                 " set EVENTWIRE_JWT_SECRET (or a public key / JWKS) to require tokens"
             )
             return
+        if self._anonymous:
+            log.warning("anonymous connections are allowed, with the anonymous grants")
         if pattern_subscriptions:
             log.warning("allow_pattern_subscriptions is ignored with authentication: admins only")
-        if not self.api_keys.enabled:
-            log.warning(
-                "the HTTP API takes no key: anyone who reaches it may publish;"
-                " set EVENTWIRE_ADMIN_KEY or EVENTWIRE_API_KEYS"
-            )
 
 
 def origin_of(values: list[str]) -> str | None:

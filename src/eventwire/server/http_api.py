@@ -176,15 +176,15 @@ class HttpApi:
         )
 
     def _principal(self, request: HttpRequest) -> ApiPrincipal | None:
-        """Who the request's bearer key is; None when the API takes no keys."""
+        """Who the request's bearer key is; None when the API is open (insecure, no keys)."""
         keys = self._gateway.guard.api_keys
-        if not keys.enabled:
+        if keys.open:
             return None
         return keys.authenticate(request.headers.get("authorization"))
 
     def _admin(self, request: HttpRequest) -> None:
         keys = self._gateway.guard.api_keys
-        if keys.enabled:
+        if not keys.open:
             keys.authenticate_admin(request.headers.get("authorization"))
 
     async def _publish(self, request: HttpRequest, principal: ApiPrincipal | None) -> HttpResponse:

@@ -18,13 +18,21 @@ async def running_gateway(**settings: Any) -> AsyncIterator[Gateway]:
     ``settings`` are ``eventwire.server.Settings`` fields; by default the
     gateway listens on ``127.0.0.1`` on a free port (``gateway.port``,
     ``gateway.url``, ``gateway.ws_url`` tell where) and shuts down within a
-    second. Pass ``port=`` to take a given port, such as the one of a
-    gateway just stopped, to test reconnection::
+    second. It is ``insecure`` unless told otherwise: without a JWT key
+    every connection may subscribe to anything, and without an API key the
+    HTTP API is open; configure keys to test authentication. Pass ``port=``
+    to take a given port, such as the one of a gateway just stopped, to test
+    reconnection::
 
         async with running_gateway() as gateway:
             async with TestClient(gateway.ws_url) as client: ...
     """
-    options: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "shutdown_grace": 1.0}
+    options: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": 0,
+        "shutdown_grace": 1.0,
+        "insecure": True,
+    }
     gateway = Gateway(Settings(**{**options, **settings}))
     await gateway.start()
     try:

@@ -35,7 +35,7 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
  * @param {{port?: number}} [options]
  */
 export async function startGateway({ port = 0, extra = [], env = {} } = {}) {
-  const args = ['-m', 'eventwire', 'serve', '--host', '127.0.0.1', '--port', String(port), '--shutdown-grace', '1', ...extra];
+  const args = ['-m', 'eventwire', 'serve', '--host', '127.0.0.1', '--port', String(port), '--shutdown-grace', '1', '--insecure', ...extra];
   const child = spawn(PYTHON, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   running.add(child);
   const output = captureOutput(child);
