@@ -20,7 +20,7 @@ system-deps:  ## redis-server, nats-server, chromium, node: apt-get installs wha
 
 test: $(STAMP) system-deps lint  ## everything CI runs
 	EVENTWIRE_REQUIRE_REDIS=1 EVENTWIRE_REQUIRE_NATS=1 $(BIN)/pytest
-	$(MAKE) js
+	EVENTWIRE_REQUIRE_NPM=1 $(MAKE) js
 
 js: $(STAMP)  ## the JavaScript client: unit and end-to-end tests against real gateways (Node 20+)
 	cd clients/js && EVENTWIRE_PYTHON=$(abspath $(BIN)/python) npm test
