@@ -308,7 +308,7 @@ def _catalog(args: argparse.Namespace) -> int:
     from eventwire.catalog.export import export_catalog
 
     try:
-        catalog = load_catalog(args.catalog)
+        catalog = load_catalog(args.catalog, import_converters=False)
     except CatalogLoadError as exc:
         print(f"eventwire: {exc}", file=sys.stderr)
         return 2
@@ -329,7 +329,7 @@ def _lint(args: argparse.Namespace) -> int:
 
     try:
         config = LintConfig.parse(args.rule)
-        catalog = load_catalog(args.catalog) if args.catalog else None
+        catalog = load_catalog(args.catalog, import_converters=False) if args.catalog else None
     except (CatalogLoadError, ValueError) as exc:
         print(f"eventwire: {exc}", file=sys.stderr)
         return 2

@@ -7,7 +7,8 @@
   the custom ``GIFT_PURCHASED``; strict, ``auto`` payloads, reference URL
   ``/api/gifts/{entity_id}``;
 - ``room``: USER_JOINED, USER_LEFT and MESSAGE_POSTED (versions 1 and 2,
-  with converters both ways);
+  with converters both ways: a Python function up, :func:`add_mentions`,
+  and a declarative ``Drop("mentions")`` down);
 - ``import``: IMPORT_COMPLETED with ``total``, ``imported`` and ``errors``.
 
 :func:`demo_events` walks one gift through its life on ``gift-list:demo``
@@ -27,7 +28,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl
 
-from eventwire.catalog import Catalog
+from eventwire.catalog import Catalog, Drop
 from eventwire.envelope import format_timestamp, utc_now
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "MessagePosted",
     "MessagePostedV2",
     "RoomMember",
+    "add_mentions",
     "catalog",
     "demo_events",
     "run_demo",
@@ -199,13 +201,16 @@ _MENTION = re.compile(r"@([A-Za-z0-9_-]+)")
 
 
 @room.converter("MESSAGE_POSTED", 1, 2)
-def _message_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+def add_mentions(payload: dict[str, Any]) -> dict[str, Any]:
+    """MESSAGE_POSTED 1 -> 2: the names after '@' in the text (Python: data cannot say it).
+
+    Exported to the catalog's JSON by its import path, ``eventwire.demo:add_mentions``.
+    """
     return {**payload, "mentions": _MENTION.findall(payload.get("text", ""))}
 
 
-@room.converter("MESSAGE_POSTED", 2, 1)
-def _message_v2_to_v1(payload: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in payload.items() if key != "mentions"}
+# 2 -> 1 is data: it travels in the catalog's JSON as {"op": "drop", "field": "mentions"}.
+room.evolve("MESSAGE_POSTED", 2, 1, Drop("mentions"))
 
 
 imports = catalog.resource(

@@ -10,16 +10,19 @@ An application declares its resources and events once, in Python::
 
 and the gateway validates every published event against it
 (``catalog.validate(event, payload_json)``), converts versions for
-subscribers that ask for them, lints traffic, and exports the catalog as
-JSON, AsyncAPI 3.0, JSON Schema 2020-12, TypeScript and Zod. Nothing here
-does I/O except :mod:`eventwire.catalog.loading`, which imports a module or
-reads a JSON file.
+subscribers that ask for them (with Python converters, or declarative ones
+that survive a JSON export: :mod:`eventwire.catalog.evolution`), lints
+traffic, and exports the catalog as JSON, AsyncAPI 3.0, JSON Schema
+2020-12, TypeScript and Zod. Nothing here
+does I/O except :mod:`eventwire.catalog.loading` and
+:mod:`eventwire.catalog.imports`, which import modules and read JSON files.
 """
 
 from __future__ import annotations
 
 from eventwire.catalog.errors import CatalogError, CatalogLoadError, ConversionError
 from eventwire.catalog.events import EventSpec, EventVersion
+from eventwire.catalog.evolution import Add, Drop, Evolution, MapValues, Operation, Rename
 from eventwire.catalog.loading import load_catalog
 from eventwire.catalog.model import Catalog
 from eventwire.catalog.modes import FULL_DTO_LIMIT, PAYLOAD_MAX, PayloadMode, update_payload
@@ -33,17 +36,23 @@ __all__ = [
     "FULL_DTO_LIMIT",
     "NO_EXAMPLE",
     "PAYLOAD_MAX",
+    "Add",
     "Catalog",
     "CatalogError",
     "CatalogLoadError",
     "ConversionError",
+    "Drop",
     "EventSpec",
     "EventVersion",
+    "Evolution",
     "JsonSchemaPayload",
+    "MapValues",
     "ModelPayload",
     "NullPayload",
+    "Operation",
     "PayloadMode",
     "PayloadSchema",
+    "Rename",
     "Resource",
     "apply_merge_patch",
     "check_event",

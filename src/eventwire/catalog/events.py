@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from eventwire.catalog.errors import CatalogError
+from eventwire.catalog.evolution import Evolution
 from eventwire.catalog.schema import PayloadSchema, dump_json
 from eventwire.catalog.versions import Converter, VersionChain
 
@@ -88,11 +89,28 @@ class EventSpec:
         return example
 
     def add_converter(self, from_version: int, to_version: int, converter: Converter) -> None:
-        """Register a converter between two adjacent versions of this event."""
+        """Register a converter between two adjacent versions of this event.
+
+        An :class:`Evolution` is checked against both versions' payload
+        schemas first: a field it names must exist, and what it produces must
+        have the fields the target version requires.
+        """
         try:
+            if isinstance(converter, Evolution):
+                self._check_evolution(from_version, to_version, converter)
             self.chain.add_converter(from_version, to_version, converter)
         except CatalogError as exc:
             raise CatalogError(f"{self.key}: {exc}") from None
+
+    def _check_evolution(self, from_version: int, to_version: int, evolution: Evolution) -> None:
+        source, target = self.versions.get(from_version), self.versions.get(to_version)
+        if source is None or target is None:
+            return  # the chain says which version is not declared
+        problems = evolution.check(source.payload.json_schema(), target.payload.json_schema())
+        if problems:
+            raise CatalogError(
+                f"converter from version {from_version} to {to_version}: " + "; ".join(problems)
+            )
 
     def convert(self, payload: Any, from_version: int, to_version: int) -> Any:
         """``payload`` converted between two versions (see :class:`VersionChain`)."""

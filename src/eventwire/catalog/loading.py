@@ -9,28 +9,33 @@ without the application's Python code.
 
 from __future__ import annotations
 
-import importlib
 import os
 from pathlib import Path
 
 from eventwire.catalog.errors import CatalogLoadError
+from eventwire.catalog.imports import import_object
 from eventwire.catalog.model import Catalog
 
 __all__ = ["load_catalog", "load_catalog_file", "load_catalog_object"]
 
 
-def load_catalog(spec: str | os.PathLike[str]) -> Catalog:
+def load_catalog(spec: str | os.PathLike[str], *, import_converters: bool = True) -> Catalog:
     """The catalog named by ``spec``: ``module:attribute`` or a JSON file's path.
 
+    A JSON file may name Python converters by import path; they are imported
+    now, and one that cannot be is a CatalogLoadError, so that a gateway
+    never starts without a converter its catalog declares. Tools that only
+    read a catalog (export, lint) pass ``import_converters=False``: nothing
+    the file names is imported, and those converters refuse to convert.
     Raises CatalogLoadError with what was looked for and what was found.
     """
     text = os.fspath(spec)
     if isinstance(spec, os.PathLike) or text.endswith(".json") or Path(text).is_file():
-        return load_catalog_file(text)
+        return load_catalog_file(text, import_converters=import_converters)
     return load_catalog_object(text)
 
 
-def load_catalog_file(path: str | os.PathLike[str]) -> Catalog:
+def load_catalog_file(path: str | os.PathLike[str], *, import_converters: bool = True) -> Catalog:
     """A catalog from a JSON file."""
     from eventwire.catalog.export.serialize import loads
 
@@ -40,7 +45,7 @@ def load_catalog_file(path: str | os.PathLike[str]) -> Catalog:
         raise CatalogLoadError(
             f"cannot read catalog file {os.fspath(path)!r}: {exc.strerror}"
         ) from None
-    return loads(text, source=os.fspath(path))
+    return loads(text, source=os.fspath(path), import_converters=import_converters)
 
 
 def load_catalog_object(spec: str) -> Catalog:
@@ -51,24 +56,7 @@ def load_catalog_object(spec: str) -> Catalog:
             f"catalog {spec!r}: expected 'module:attribute' such as 'myapp.events:catalog',"
             " or a path to a .json file"
         )
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name is not None and module_name.startswith(exc.name):
-            raise CatalogLoadError(f"catalog {spec!r}: no module named {exc.name!r}") from None
-        raise CatalogLoadError(f"catalog {spec!r}: importing {module_name} failed: {exc}") from exc
-    except Exception as exc:
-        raise CatalogLoadError(
-            f"catalog {spec!r}: importing {module_name} failed: {exc!r}"
-        ) from exc
-    found: object = module
-    for part in attribute.split("."):
-        try:
-            found = getattr(found, part)
-        except AttributeError:
-            raise CatalogLoadError(
-                f"catalog {spec!r}: {module_name} has no attribute {attribute!r}"
-            ) from None
+    found = import_object(spec, "catalog")
     if not isinstance(found, Catalog) and callable(found):
         found = found()
     if not isinstance(found, Catalog):

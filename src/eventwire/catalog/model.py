@@ -13,9 +13,7 @@
 
     catalog.event("gift-list", "GIFT_PURCHASED", GiftPurchasedV2, version=2)
 
-    @catalog.converter("gift-list", "GIFT_PURCHASED", 1, 2)
-    def _(payload: dict) -> dict:
-        return {**payload, "price_paid": None}
+    catalog.evolve("gift-list", "GIFT_PURCHASED", 1, 2, Add("price_paid", None))  # and 2 -> 1
 
 The seed's best practice 7, "Document event types: Maintain event
 catalog/documentation", made executable: the gateway validates every
@@ -34,6 +32,7 @@ from pydantic import BaseModel, ValidationError
 
 from eventwire.catalog.errors import CatalogError
 from eventwire.catalog.events import EventSpec, EventVersion
+from eventwire.catalog.evolution import Evolution, Operation
 from eventwire.catalog.modes import PayloadMode
 from eventwire.catalog.resource import NO_EXAMPLE, F, Resource
 from eventwire.catalog.schema import ModelPayload
@@ -170,6 +169,20 @@ class Catalog:
     ) -> Callable[[F], F]:
         """Decorate a converter of ``resource``'s ``events``; see :meth:`Resource.converter`."""
         return self._resource(resource).converter(events, from_version, to_version)
+
+    def evolve(
+        self,
+        resource: str,
+        events: str | Iterable[str],
+        from_version: int,
+        to_version: int,
+        *ops: Operation,
+        inverse: bool = True,
+    ) -> Evolution:
+        """Declarative converters of ``resource``'s ``events``; see :meth:`Resource.evolve`."""
+        return self._resource(resource).evolve(
+            events, from_version, to_version, *ops, inverse=inverse
+        )
 
     # -- lookups -----------------------------------------------------------------
 

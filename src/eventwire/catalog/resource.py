@@ -28,6 +28,7 @@ from pydantic import BaseModel
 
 from eventwire.catalog.errors import CatalogError
 from eventwire.catalog.events import EventKind, EventSpec, example_json
+from eventwire.catalog.evolution import Evolution, Operation
 from eventwire.catalog.modes import FULL_DTO_LIMIT, PayloadMode, update_payload
 from eventwire.catalog.schema import ModelPayload, NullPayload, PayloadSchema, as_payload_schema
 from eventwire.catalog.standard import STANDARD_EVENTS, patch_model, status_enum, status_model
@@ -258,12 +259,44 @@ class Resource:
     def add_converter(
         self, events: str | Iterable[str], from_version: int, to_version: int, function: Converter
     ) -> None:
-        """Register ``function`` as the converter for ``events`` (one name or several)."""
+        """Register ``function`` as the converter for ``events`` (one name or several).
+
+        ``function`` is a Python callable or an :class:`Evolution`; an
+        Evolution given for UPDATED applies to merge patches when this
+        resource's updates are partial (``partial`` and ``auto`` modes).
+        """
         for name in [events] if isinstance(events, str) else list(events):
             spec = self.events.get(name)
             if spec is None:
                 raise CatalogError(f"{self.name}: no event type {name!r} to convert")
-            spec.add_converter(from_version, to_version, function)
+            converter = function
+            if isinstance(function, Evolution) and self._patched(spec):
+                converter = function.for_patches()
+            spec.add_converter(from_version, to_version, converter)
+
+    def evolve(
+        self,
+        events: str | Iterable[str],
+        from_version: int,
+        to_version: int,
+        *ops: Operation,
+        inverse: bool = True,
+    ) -> Evolution:
+        """Declare, as data, how ``events``' payloads change from one version to the next.
+
+        ``gifts.evolve(["ADDED", "UPDATED"], 1, 2, Rename("notes", "comment"))``
+        registers the operations from ``from_version`` to ``to_version`` and,
+        when every operation can be undone and ``inverse`` is true, their
+        inverse the other way. Unlike a Python converter, it survives the
+        catalog's JSON export. Returns the evolution registered first.
+        """
+        names = [events] if isinstance(events, str) else list(events)
+        evolution = Evolution(*ops)
+        undone = evolution.inverse() if inverse else None
+        self.add_converter(names, from_version, to_version, evolution)
+        if undone is not None:
+            self.add_converter(names, to_version, from_version, undone)
+        return evolution
 
     # -- use -------------------------------------------------------------------
 
@@ -281,6 +314,11 @@ class Resource:
         )
 
     # -- checks ----------------------------------------------------------------
+
+    def _patched(self, spec: EventSpec) -> bool:
+        """Whether ``spec``'s payloads are merge patches (UPDATED of partial updates)."""
+        partial = self.payload_mode in (PayloadMode.PARTIAL, PayloadMode.AUTO)
+        return spec.kind == "standard" and spec.name == "UPDATED" and partial
 
     def _check_url(self, url: str | None) -> str | None:
         if url is None:

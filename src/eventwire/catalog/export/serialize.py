@@ -1,14 +1,19 @@
 """The catalog as JSON, and back: a gateway can run without the application's code.
 
 :func:`dump_catalog` writes every resource, event type, version, payload
-schema (JSON Schema 2020-12), example, status and transition;
+schema (JSON Schema 2020-12), example, status, transition and converter;
 :func:`load_catalog_data` builds a :class:`Catalog` from it whose payloads
 are checked with JSON Schema (the ``jsonschema`` package) instead of Pydantic.
-It validates the same events the same way, with two limits: Python
-validators beyond what JSON Schema says are not carried, and converters are
-Python functions, so only the ones that change nothing (DELETED's, and
-STATUS_CHANGED's between DTO versions with the same extra fields) come
-back. This is also what the gateway serves at ``/v1/catalog``.
+It validates the same events the same way, except for Python validators
+beyond what JSON Schema says. Converters come back as they were declared:
+
+- ``{"from": 1, "to": 2, "identity": true}``: payloads that do not differ;
+- ``{"from": 1, "to": 2, "ops": [...]}``: an :class:`Evolution`, as data;
+- ``{"from": 1, "to": 2, "python": "myapp.events:upgrade"}``: a Python
+  function, by import path, imported when the catalog is loaded (a loader
+  that cannot import it refuses the catalog; see :func:`load_catalog_data`).
+
+This is also what the gateway serves at ``/v1/catalog``.
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from eventwire.catalog.errors import CatalogError, CatalogLoadError
 from eventwire.catalog.events import EventSpec
+from eventwire.catalog.evolution import Evolution
+from eventwire.catalog.imports import PythonConverter, import_path_of
 from eventwire.catalog.model import Catalog
 from eventwire.catalog.modes import PayloadMode
 from eventwire.catalog.resource import Resource
 from eventwire.catalog.schema import JsonSchemaPayload, NullPayload, PayloadSchema
-from eventwire.catalog.versions import identity
+from eventwire.catalog.versions import Converter, identity
 from eventwire.envelope import field_errors
 
 __all__ = ["FORMAT_VERSION", "dump_catalog", "dumps", "load_catalog_data", "loads"]
@@ -46,6 +53,8 @@ class _Converter(_Strict):
     from_version: int = Field(alias="from")
     to_version: int = Field(alias="to")
     identity: bool = False
+    ops: list[Any] | None = None
+    python: str | None = None
 
 
 class _Event(_Strict):
@@ -80,13 +89,23 @@ class _File(_Strict):
 # -- dump ----------------------------------------------------------------------
 
 
+def _converter(function: Converter) -> dict[str, Any]:
+    if function is identity:
+        return {"identity": True}
+    if isinstance(function, Evolution):
+        return {"ops": function.to_json()}
+    if isinstance(function, PythonConverter):
+        return {"python": function.path}
+    return {"python": import_path_of(function)}
+
+
 def _converters(spec: EventSpec) -> list[dict[str, Any]]:
     found = []
     for table, step in ((spec.chain.up, 1), (spec.chain.down, -1)):
         for version, function in sorted(table.items()):
             at = spec.chain.versions.index(version) + step
             entry = {"from": version, "to": spec.chain.versions[at]}
-            found.append({**entry, "identity": function is identity})
+            found.append({**entry, **_converter(function)})
     return found
 
 
@@ -145,7 +164,23 @@ def _payload(schema: dict[str, Any]) -> PayloadSchema:
     return JsonSchemaPayload(schema)
 
 
-def _load_resource(name: str, data: _Resource) -> Resource:
+def _load_converter(link: _Converter, what: str, import_converters: bool) -> Converter:
+    kinds = [k for k in ("identity", "ops", "python") if k in link.model_fields_set]
+    if link.identity and kinds == ["identity"]:
+        return identity
+    if link.ops is not None and kinds == ["ops"]:
+        try:
+            return Evolution.from_json(link.ops)
+        except CatalogError as exc:
+            raise CatalogError(f"{what}: {exc}") from None
+    if kinds in (["python"], ["identity"]):  # identity false: a Python converter of old
+        if not import_converters:
+            return PythonConverter(link.python)
+        return PythonConverter.load(link.python, what)
+    raise CatalogError(f"{what}: expected one of 'identity': true, 'ops' or 'python'")
+
+
+def _load_resource(name: str, data: _Resource, import_converters: bool) -> Resource:
     resource = Resource(
         name,
         description=data.description,
@@ -167,17 +202,24 @@ def _load_resource(name: str, data: _Resource) -> Resource:
                 description=event.description,
                 examples=declared.examples,
             )
-        spec = resource.events[event_name]
         for link in event.converters:
-            if link.identity:
-                spec.add_converter(link.from_version, link.to_version, identity)
+            what = f"converter {name}.{event_name} {link.from_version} -> {link.to_version}"
+            converter = _load_converter(link, what, import_converters)
+            resource.add_converter(event_name, link.from_version, link.to_version, converter)
     return resource
 
 
-def load_catalog_data(data: object, source: str = "catalog JSON") -> Catalog:
+def load_catalog_data(
+    data: object, source: str = "catalog JSON", *, import_converters: bool = True
+) -> Catalog:
     """A catalog from the JSON value :func:`dump_catalog` wrote.
 
-    Raises CatalogLoadError naming every field that is wrong.
+    Python converters are imported by their path; one that cannot be is a
+    CatalogLoadError saying why, so a gateway never starts without a
+    converter its catalog declares. With ``import_converters=False``
+    nothing is imported and those converters refuse to convert (for tools
+    that read the catalog without delivering events). Raises
+    CatalogLoadError naming every field that is wrong.
     """
     try:
         parsed = _File.model_validate(data)
@@ -193,16 +235,18 @@ def load_catalog_data(data: object, source: str = "catalog JSON") -> Catalog:
     )
     for name, resource in parsed.resources.items():
         try:
-            catalog.add_resource(_load_resource(name, resource))
+            catalog.add_resource(_load_resource(name, resource, import_converters))
         except CatalogError as exc:
             raise CatalogLoadError(f"{source}: {exc}") from None
     return catalog
 
 
-def loads(text: bytes | str, source: str = "catalog JSON") -> Catalog:
-    """A catalog from JSON text."""
+def loads(
+    text: bytes | str, source: str = "catalog JSON", *, import_converters: bool = True
+) -> Catalog:
+    """A catalog from JSON text (see :func:`load_catalog_data`)."""
     try:
         data = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         raise CatalogLoadError(f"{source} is not valid JSON: {exc}") from None
-    return load_catalog_data(data, source)
+    return load_catalog_data(data, source, import_converters=import_converters)
