@@ -30,8 +30,12 @@ from eventwire.brokers.base import (
     InboundHandler,
     NotAvailable,
     Position,
+    Presence,
+    PresenceRead,
+    PresenceUpdate,
     ResetHandler,
     history_of,
+    presence_of,
 )
 from eventwire.brokers.memory import (
     DEFAULT_HISTORY_AGE,
@@ -57,9 +61,13 @@ __all__ = [
     "MemoryBus",
     "NotAvailable",
     "Position",
+    "Presence",
+    "PresenceRead",
+    "PresenceUpdate",
     "ResetHandler",
     "create_broker",
     "history_of",
+    "presence_of",
 ]
 
 _REDIS_SCHEMES = ("redis", "rediss", "unix")

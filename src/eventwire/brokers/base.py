@@ -12,6 +12,7 @@ missing instead of getting nothing back::
     Broker     start, publish, position, add_interest, remove_interest, close
     History    history(topic, since, limit) -> HistoryPage
     Health     ready, ping(), counters()
+    Presence   presence_update(...) -> PresenceUpdate, presence_read(...) -> PresenceRead
 
 Errors, under ``eventwire.errors.BrokerError``::
 
@@ -23,7 +24,7 @@ Errors, under ``eventwire.errors.BrokerError``::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol, runtime_checkable
 
@@ -38,8 +39,12 @@ __all__ = [
     "InboundHandler",
     "NotAvailable",
     "Position",
+    "Presence",
+    "PresenceRead",
+    "PresenceUpdate",
     "ResetHandler",
     "history_of",
+    "presence_of",
 ]
 
 
@@ -181,4 +186,67 @@ def history_of(broker: object) -> History:
     """``broker`` as a History, or NotAvailable: the capability is asked for by name."""
     if not isinstance(broker, History):
         raise NotAvailable(f"{type(broker).__name__} keeps no history")
+    return broker
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceUpdate:
+    """What one ``presence_update`` did, read in the same atomic step.
+
+    ``counts``: for each member written, its connections on every live node
+    before and after (``(0, 1)`` is a join, ``(1, 0)`` a leave, cluster-wide).
+    ``expired``: members whose last connections were on nodes whose lease
+    had passed; those nodes were dropped in this step, and only the step
+    that drops a node reports its members. ``known``: whether the writing
+    node still held its lease on the topic; False for its first write, and
+    when its entries were lost (a flush) or dropped as expired, in which
+    case it must write every member it has there again.
+    """
+
+    counts: Mapping[str, tuple[int, int]]
+    expired: Sequence[str]
+    known: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceRead:
+    """Members of a topic and their connections on live nodes; ``expired`` as in PresenceUpdate."""
+
+    counts: Mapping[str, int]
+    expired: Sequence[str]
+
+
+@runtime_checkable
+class Presence(Protocol):
+    """A broker that keeps who is on a topic, per node, under leases that expire.
+
+    Members are opaque strings (the gateway encodes a user and tenant in
+    them). Each node owns its own counts; a node whose lease on a topic
+    passes without renewal is dropped by whichever node touches the topic
+    next, and that call alone reports the members it took away. A node's
+    own entries are never expired by its own calls.
+    """
+
+    async def presence_update(
+        self, node: str, topic: str, counts: Mapping[str, int], lease: float
+    ) -> PresenceUpdate:
+        """Set ``node``'s connections of each member in ``counts`` on ``topic`` (0: none).
+
+        Renews ``node``'s lease there for ``lease`` seconds; ``lease`` 0
+        releases it, allowed only once the node has no member left there.
+        Drops the nodes whose lease has passed first.
+        """
+        ...
+
+    async def presence_read(
+        self, node: str, topic: str, members: Collection[str] | None = None
+    ) -> PresenceRead:
+        """The connections of ``members`` (every member when None) on ``topic``'s live nodes."""
+        ...
+
+
+def presence_of(broker: object) -> Presence:
+    """``broker`` as a Presence, or NotAvailable: the capability is asked for by name."""
+    if not isinstance(broker, Presence):
+        raise NotAvailable(f"{type(broker).__name__} keeps no presence")
     return broker

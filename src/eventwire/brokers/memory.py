@@ -27,6 +27,7 @@ from eventwire.brokers.base import (
     Position,
     ResetHandler,
 )
+from eventwire.brokers.presence.memory import MemoryPresence
 
 __all__ = ["DEFAULT_HISTORY_AGE", "DEFAULT_HISTORY_SIZE", "MemoryBroker", "MemoryBus"]
 
@@ -118,7 +119,7 @@ class MemoryBus:
             del self._history[topic]
 
 
-class MemoryBroker:
+class MemoryBroker(MemoryPresence):
     """One node on a ``MemoryBus``; the default broker.
 
     ``all_topics`` (the default) hands this node every event of the bus,

@@ -70,6 +70,7 @@ from eventwire.brokers.base import (
     ResetHandler,
 )
 from eventwire.brokers.memory import DEFAULT_HISTORY_AGE, DEFAULT_HISTORY_SIZE
+from eventwire.brokers.presence.nats import NatsPresence
 from eventwire.errors import BrokerError
 
 __all__ = ["DEFAULT_PREFIX", "DEFAULT_STREAM", "IDLE_RETENTION", "NatsBroker"]
@@ -87,7 +88,7 @@ _URL_OPTIONS = frozenset({"stream", "prefix", "retention", "replicas"})
 T = TypeVar("T")
 
 
-class NatsBroker(LinkedBroker[Link]):
+class NatsBroker(NatsPresence, LinkedBroker[Link]):
     """A node's link to NATS JetStream.
 
     ``url`` is ``nats://[user:password@]host:port`` (several servers:

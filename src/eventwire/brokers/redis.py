@@ -67,6 +67,7 @@ from eventwire.brokers.base import (
     ResetHandler,
 )
 from eventwire.brokers.memory import DEFAULT_HISTORY_AGE, DEFAULT_HISTORY_SIZE
+from eventwire.brokers.presence.redis import RedisPresence
 from eventwire.errors import BrokerError
 
 __all__ = ["DEFAULT_PREFIX", "RedisBroker"]
@@ -86,7 +87,7 @@ _UNREACHABLE = (
 """Errors that mean "not now" (down, restarting, loading, failing over), not "never"."""
 
 
-class RedisBroker(LinkedBroker[Link]):
+class RedisBroker(RedisPresence, LinkedBroker[Link]):
     """A node's link to Redis.
 
     ``url`` is a redis-py URL (``redis://[[user]:[password]@]host:port/db``,
