@@ -30,6 +30,7 @@ import {
 import { CloseCode, reconnectDelay, shouldReconnect } from './reconnect.js';
 import { Requests } from './requests.js';
 import { Router, Subscription } from './router.js';
+import { checkVersions, subscriptionVersions, versionsKey } from './versions.js';
 
 const DEFAULTS = Object.freeze({
   reconnect: true,
@@ -66,6 +67,8 @@ export class Client {
     gap: (gap, subs) => this.#gapFound(gap, subs),
   });
   #requests = new Requests();
+  /** @type {import('./versions.js').Versions | null} the `versions` option: every subscription's default */
+  #versions;
   /** @type {import('./connection.js').Connection | null} the open connection */
   #connection = null;
   /** @type {(() => void) | null} aborts a connection attempt */
@@ -94,6 +97,7 @@ export class Client {
   constructor(url, options = {}) {
     this.url = wsUrl(url);
     this.#options = { ...DEFAULTS, ...definedOnly(options) };
+    this.#versions = options.versions == null ? null : checkVersions(options.versions);
     this.#WebSocket = this.#options.WebSocket ?? globalThis.WebSocket;
     if (typeof this.#WebSocket !== 'function') throw new TypeError(NO_WEBSOCKET);
     /** @type {string | null} */
@@ -131,16 +135,27 @@ export class Client {
    * or rejects with the gateway's error (INVALID_TOPIC, RESERVED_TOPIC, ...),
    * which also goes to `onError`.
    *
+   * `versions` declares the event versions these handlers read, over the
+   * connection's `versions` key by key (`null`: events as published). Every
+   * subscription of one topic shares the gateway's subscription, so they
+   * must declare the same; a different one throws VERSIONS_CONFLICT.
+   *
    * @param {string} topic
    * @param {Function | Record<string, Function | Record<string, Function>>} handlers
    *   a function for every event, or handlers by event type and version (see dispatch.js)
-   * @param {{onGap?: (gap: import('./streams.js').Gap) => void}} [options]
+   * @param {{onGap?: (gap: import('./streams.js').Gap) => void,
+   *          versions?: import('./eventwire.js').Versions | null}} [options]
    */
-  subscribe(topic, handlers, { onGap } = {}) {
+  subscribe(topic, handlers, { onGap, versions } = {}) {
     if (typeof topic !== 'string' || topic === '') throw new TypeError('topic: expected a non-empty string');
     checkHandlers(handlers);
     if (onGap !== undefined && typeof onGap !== 'function') throw new TypeError('onGap: expected a function');
-    const sub = new Subscription(topic, handlers, onGap);
+    const declared = subscriptionVersions(this.#versions, versions);
+    const current = this.#router.subscriptionsOf(topic)[0];
+    if (current !== undefined && versionsKey(current.versions) !== versionsKey(declared)) {
+      throw versionsConflict(topic, current.versions, declared);
+    }
+    const sub = new Subscription(topic, handlers, onGap, declared);
     const unsubscribe = Object.assign(() => this.#unsubscribe(sub), { topic, ready: sub.ready });
     if (this.#state === 'closed') sub.end(closedError());
     else if (this.#router.add(sub)) this.#queueSubscribe(topic);
@@ -368,33 +383,50 @@ export class Client {
   }
 
   /**
-   * SUBSCRIBE `topics`, at most 1000 per command. A refused topic ends its
-   * subscriptions (see #refuse); a command refused as a whole, or left
-   * unanswered, drops the connection so that the next one resubscribes.
+   * SUBSCRIBE `topics`: one command per distinct `versions`, at most 1000
+   * topics each. A refused topic ends its subscriptions (see #refuse); a
+   * command refused as a whole, or left unanswered, drops the connection so
+   * that the next one resubscribes.
    */
   async #subscribeTopics(topics, resume) {
-    for (let i = 0; i < topics.length; i += MAX_TOPICS_PER_COMMAND) {
-      const chunk = topics.slice(i, i + MAX_TOPICS_PER_COMMAND);
-      // Recovery: the gateway replays what each topic missed after its position ("since").
-      const since = resume && this.#options.recover ? this.#router.since(chunk) : null;
-      let answer;
-      try {
-        answer = await this.#command('SUBSCRIBE', subscribePayload(chunk, since), chunk.length);
-      } catch (error) {
-        if (error.code === 'TIMEOUT') {
-          this.#report(error);
-          this.#drop('SUBSCRIBE timed out');
+    for (const { versions, topics: group } of this.#byVersions(topics)) {
+      for (let i = 0; i < group.length; i += MAX_TOPICS_PER_COMMAND) {
+        const chunk = group.slice(i, i + MAX_TOPICS_PER_COMMAND);
+        // Recovery: the gateway replays what each topic missed after its position ("since").
+        const since = resume && this.#options.recover ? this.#router.since(chunk) : null;
+        let answer;
+        try {
+          answer = await this.#command('SUBSCRIBE', subscribePayload(chunk, since, versions), chunk.length);
+        } catch (error) {
+          if (error.code === 'TIMEOUT') {
+            this.#report(error);
+            this.#drop('SUBSCRIBE timed out');
+          }
+          return false;
         }
-        return false;
-      }
-      const failure = answer.errors.find((error) => error.topic === undefined);
-      if (failure !== undefined) {
-        this.#report(failure);
-        this.#drop(`SUBSCRIBE refused: ${failure.code}`);
-        return false;
+        const failure = answer.errors.find((error) => error.topic === undefined);
+        if (failure !== undefined) {
+          this.#report(failure);
+          this.#drop(`SUBSCRIBE refused: ${failure.code}`);
+          return false;
+        }
       }
     }
     return true;
+  }
+
+  /** `topics` grouped by the versions their subscriptions declare. */
+  #byVersions(topics) {
+    /** @type {Map<string, {versions: import('./versions.js').Versions | null, topics: string[]}>} */
+    const groups = new Map();
+    for (const topic of topics) {
+      const versions = this.#router.subscriptionsOf(topic)[0]?.versions ?? null;
+      const key = versionsKey(versions);
+      let group = groups.get(key);
+      if (group === undefined) groups.set(key, (group = { versions, topics: [] }));
+      group.topics.push(topic);
+    }
+    return groups.values();
   }
 
   /** Topics subscribed in one tick go out in one SUBSCRIBE. */
@@ -509,7 +541,11 @@ export class Client {
       const answer = await this.#command('AUTH', { token: String(token) });
       for (const error of answer.errors) this.#report(error);
     } catch (error) {
-      this.#report(error instanceof EventwireError ? error : new EventwireError('UNREACHABLE', `token refresh failed: ${error}`, { cause: error }));
+      this.#report(
+        error instanceof EventwireError
+          ? error
+          : new EventwireError('UNREACHABLE', `token refresh failed: ${error}`, { cause: error }),
+      );
     }
   }
 
@@ -581,6 +617,16 @@ export class Client {
 /** @param {object} options */
 function definedOnly(options) {
   return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
+}
+
+function versionsConflict(topic, current, declared) {
+  const shown = (versions) => (versions === null ? 'none (as published)' : JSON.stringify(versions));
+  return new EventwireError(
+    'VERSIONS_CONFLICT',
+    `${topic} is subscribed with versions ${shown(current)}; this subscription declares ${shown(declared)}.` +
+      ' The subscriptions of a topic share its events: declare the same versions, or use another client',
+    { topic },
+  );
 }
 
 function closedError() {

@@ -15,6 +15,7 @@
  * | `INVALID_FRAME`    | the gateway sent something that is not an envelope            |
  * | `INVALID_EVENT`    | the `validate` hook refused an event (it was not delivered)   |
  * | `UNKNOWN_VERSION`  | a version map had no handler for an event's `version`         |
+ * | `VERSIONS_CONFLICT`| thrown by `subscribe()`: the topic is held with other `versions` |
  * | `HANDLER_FAILED`   | an application callback threw or rejected                     |
  * | `FETCH_FAILED`     | a live collection's `fetch` threw or rejected                 |
  *

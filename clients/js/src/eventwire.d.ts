@@ -58,13 +58,16 @@ export type HandlerEntry<Ev> = Handler<Ev> | VersionHandlers<Ev>;
 
 /**
  * Handlers by event type, `'*'` for every type; each a function or a version
- * map. An event reaches its type's entry, then `'*'`'s.
+ * map. An event reaches its type's entry, then `'*'`'s. Without payload
+ * types (`M` left out) every entry takes any event.
  */
-export type EventHandlers<M extends Payloads = Payloads> = {
-  [E in (keyof M & string) | '*']?: HandlerEntry<
-    E extends '*' ? EventOf<M> : E extends keyof M ? WebSocketEvent<M[E], E> : never
-  >;
-};
+export type EventHandlers<M extends Payloads = Payloads> = string extends keyof M
+  ? { [type: string]: HandlerEntry<WebSocketEvent> }
+  : {
+      [E in (keyof M & string) | '*']?: HandlerEntry<
+        E extends '*' ? EventOf<M> : E extends keyof M ? WebSocketEvent<M[E], E> : never
+      >;
+    };
 
 // -- positions, gaps, reconnection ---------------------------------------------------
 
@@ -109,6 +112,18 @@ export interface CloseInfo {
 
 export type ClientState = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
+/**
+ * The event versions a subscriber reads, by event key: `resource.EVENT`,
+ * `resource.*` or `*` (the most specific key wins); each a non-empty list of
+ * versions >= 1. A gateway with a catalog converts each event to the highest
+ * accepted version; when none can be produced, onError gets one
+ * UNSUPPORTED_VERSION per topic and event type instead of the event.
+ */
+export interface Versions {
+  readonly '*'?: readonly number[];
+  readonly [key: `${string}.${string}`]: readonly number[];
+}
+
 // -- options -----------------------------------------------------------------------
 
 /** What the client needs of a WebSocket: the browser's, Node 22's, Node 20's with `--experimental-websocket`, or the `ws` package's. */
@@ -146,6 +161,8 @@ export interface ConnectOptions {
   pingInterval?: number;
   /** Resubscribe with `since` (each topic's last position) so the gateway replays missed events; when it cannot, the gap has `historyLost`; default true. */
   recover?: boolean;
+  /** The event versions every subscription reads, unless it says otherwise; kept across reconnections. Default: as published. */
+  versions?: Versions;
   /**
    * Checks each event before delivery: return false, throw, or return
    * `{success: false}` (zod's `safeParse`) to refuse it. A refused event is
@@ -168,6 +185,12 @@ export interface UrlLike {
 export interface SubscribeOptions {
   /** Missed events of this subscription's topic: refetch. */
   onGap?: (gap: Gap) => void;
+  /**
+   * The event versions these handlers read, over the connection's `versions`
+   * key by key; `null`: as published. Subscriptions of one topic must agree
+   * (else `subscribe` throws VERSIONS_CONFLICT). Kept across reconnections.
+   */
+  versions?: Versions | null;
 }
 
 /** Call it to unsubscribe. */
@@ -224,6 +247,7 @@ export type GatewayErrorCode =
   | 'UNKNOWN_COMMAND'
   | 'PAYLOAD_TOO_LARGE'
   | 'TOO_MANY_SUBSCRIPTIONS'
+  | 'UNSUPPORTED_VERSION'
   | 'RATE_LIMITED'
   | 'NOT_SUPPORTED'
   | 'INTERNAL_ERROR';
@@ -238,6 +262,7 @@ export type ClientErrorCode =
   | 'INVALID_FRAME'
   | 'INVALID_EVENT'
   | 'UNKNOWN_VERSION'
+  | 'VERSIONS_CONFLICT'
   | 'HANDLER_FAILED'
   | 'FETCH_FAILED';
 
@@ -291,6 +316,8 @@ export interface LiveCollectionOptions<T> {
   /** Appliers for other event types (they take precedence over the built-in ones). */
   handlers?: Record<string, (items: Map<string, T>, event: WebSocketEvent) => void>;
   onChange?: ChangeListener<T>;
+  /** The event versions its appliers read (see SubscribeOptions.versions). */
+  versions?: Versions | null;
   /** FETCH_FAILED and failing listeners; default console.warn. */
   onError?: (error: EventwireError) => void;
 }

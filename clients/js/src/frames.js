@@ -31,12 +31,18 @@ export function commandFrame(command, requestId, payload = null) {
 }
 
 /**
- * The SUBSCRIBE payload; `since` (positions to recover from) only when given.
+ * The SUBSCRIBE payload; `since` (positions to recover from) and `versions`
+ * (the event versions read) only when given.
  * @param {string[]} topics
  * @param {Record<string, {seq: number, epoch: string}> | null} [since]
+ * @param {Readonly<Record<string, readonly number[]>> | null} [versions]
  */
-export function subscribePayload(topics, since = null) {
-  return since && Object.keys(since).length > 0 ? { topics, since } : { topics };
+export function subscribePayload(topics, since = null, versions = null) {
+  /** @type {{topics: string[], since?: object, versions?: object}} */
+  const payload = { topics };
+  if (since && Object.keys(since).length > 0) payload.since = since;
+  if (versions !== null) payload.versions = versions;
+  return payload;
 }
 
 /**

@@ -81,6 +81,7 @@ export class LiveCollection {
       handlers = {},
       onChange,
       onError,
+      versions,
     } = options ?? {};
     if (typeof fetch !== 'function') throw new TypeError('fetch: expected a function (entityId?) => items or item');
     if (updates !== 'merge' && updates !== 'replace') throw new TypeError("updates: expected 'merge' or 'replace'");
@@ -94,6 +95,7 @@ export class LiveCollection {
     if (onChange !== undefined) this.#listeners.add(onChange);
     this.#unsubscribe = client.subscribe(topic, (event) => this.#push({ event }), {
       onGap: () => this.#refetchLater(),
+      versions,
     });
     const first = { refetch: true, initial: true, waiters: [] };
     /** @type {Promise<void>} the first fetch applied; rejects if it or the subscription failed */

@@ -27,11 +27,13 @@ export class Subscription {
    * @param {string} topic
    * @param {unknown} handlers checked by dispatch.checkHandlers
    * @param {((gap: Gap) => void) | undefined} onGap
+   * @param {import('./versions.js').Versions | null} [versions] the versions it reads; null: as published
    */
-  constructor(topic, handlers, onGap) {
+  constructor(topic, handlers, onGap, versions = null) {
     this.topic = topic;
     this.handlers = handlers;
     this.onGap = onGap;
+    this.versions = versions;
     this.active = true;
     /** @type {Promise<Position>} */
     this.ready = new Promise((resolve, reject) => {
@@ -262,8 +264,8 @@ function isPattern(name) {
  * @param {string} pattern
  */
 export function patternRegExp(pattern) {
-  const segments = pattern.split(':').map((segment) =>
-    segment === '*' ? '[^:]+(?::[^:]+)*' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
-  );
+  const segments = pattern
+    .split(':')
+    .map((segment) => (segment === '*' ? '[^:]+(?::[^:]+)*' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
   return new RegExp(`^${segments.join(':')}$`);
 }

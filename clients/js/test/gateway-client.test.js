@@ -5,7 +5,7 @@
  */
 
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import { after, afterEach, before, describe, test } from 'node:test';
 
 import { connect } from '../src/eventwire.js';
@@ -162,7 +162,9 @@ describe('client against a real gateway', () => {
   });
 
   test('the gateway serves the client modules at /static/js/ for browsers', async () => {
-    for (const name of ['eventwire.js', 'client.js', 'live-collection.js']) {
+    const modules = (await readdir(new URL('../src/', import.meta.url))).filter((name) => name.endsWith('.js'));
+    assert.ok(modules.includes('versions.js'), modules.join());
+    for (const name of modules) {
       const response = await fetch(`${gateway.url}/static/js/${name}`);
       assert.equal(response.status, 200, name);
       assert.match(response.headers.get('content-type'), /^text\/javascript/);
@@ -189,7 +191,13 @@ describe('pattern subscriptions (privileged connections)', () => {
     await offDirect.ready;
     for (const topic of ['gift-list:1', 'room:lobby', 'gift-list:2:items']) await watched.publish(added(topic, 'g'));
     const events = await seen.take(2);
-    assert.deepEqual(events.map((e) => `${e.topic}#${e.seq}`), ['gift-list:1#1', 'gift-list:2:items#1']);
-    assert.deepEqual((await direct.take(1)).map((e) => e.seq), [1]);
+    assert.deepEqual(
+      events.map((e) => `${e.topic}#${e.seq}`),
+      ['gift-list:1#1', 'gift-list:2:items#1'],
+    );
+    assert.deepEqual(
+      (await direct.take(1)).map((e) => e.seq),
+      [1],
+    );
   });
 });

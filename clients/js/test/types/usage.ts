@@ -78,6 +78,21 @@ client.subscribe<{ ADDED: Gift; UPDATED: Partial<Gift>; DELETED: null }>('gift-l
   },
 });
 
+// the event versions read: per connection, per subscription (null: as published)
+const versioned = connect('/ws', { versions: { '*': [1], 'room.MESSAGE_POSTED': [1, 2] } });
+versioned.subscribe(
+  'room:lobby',
+  { MESSAGE_POSTED: { 2: (event) => console.log(event.version) } },
+  {
+    versions: { 'room.*': [2] },
+  },
+);
+versioned.subscribe('room:raw', () => {}, { versions: null });
+// @ts-expect-error keys are '*', 'resource.*' or 'resource.EVENT'
+versioned.subscribe('room:1', () => {}, { versions: { room: [1] } });
+// @ts-expect-error versions are numbers
+connect('/ws', { versions: { '*': ['1'] } });
+
 // @ts-expect-error a handler map holds functions or version maps, nothing else
 client.subscribe('gift-list:123', { ADDED: 'not a function' });
 // @ts-expect-error typed payloads are checked
@@ -106,6 +121,7 @@ liveCollection<Gift>(client, 'gift-list:9', {
   key: (gift) => gift.id,
   updates: 'replace',
   statusField: 'state',
+  versions: { 'gift-list.*': [1] },
   handlers: { GIFT_WRAPPED: (items, event) => items.delete(event.data.entity_id) },
   onError: (error) => console.warn(error.code === 'FETCH_FAILED'),
 });
