@@ -21,6 +21,7 @@ __all__ = [
     "Close",
     "Limits",
     "PublishEvent",
+    "ReadPresence",
     "Reply",
     "SubscribeTopics",
     "UnsubscribeTopics",
@@ -114,9 +115,25 @@ class PublishEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class ReadPresence:
+    """Read who is on ``topic`` (subscribed, tracked), answer PRESENCE_STATE or ERROR."""
+
+    request_id: str
+    topic: str
+
+
+@dataclass(frozen=True, slots=True)
 class Close:
     code: int
     reason: str
 
 
-Action = Reply | SubscribeTopics | UnsubscribeTopics | Authenticated | PublishEvent | Close
+Action = (
+    Reply
+    | SubscribeTopics
+    | UnsubscribeTopics
+    | Authenticated
+    | PublishEvent
+    | ReadPresence
+    | Close
+)

@@ -10,6 +10,9 @@ A client publishes an event with the PUBLISH command, the event in
 so the request id needs the command's. A bare event frame (a topic other
 than ``system``) is not a command and is refused.
 
+PRESENCE asks who is on a topic the connection is subscribed to; the
+server answers PRESENCE_STATE.
+
 SUBSCRIBE may say which versions of each event type the subscriber
 understands (``versions``, parsed into an ``Accept`` by
 :func:`eventwire.catalog.delivery.parse_accept`, imported only when a
@@ -42,6 +45,7 @@ __all__ = [
     "Auth",
     "Command",
     "Ping",
+    "Presence",
     "Publish",
     "Rejected",
     "Subscribe",
@@ -105,6 +109,12 @@ class _PublishArgs(BaseModel):
     event: Any
 
 
+class _PresenceArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    topic: StrictStr
+
+
 @dataclass(frozen=True, slots=True)
 class Subscribe:
     request_id: str
@@ -140,6 +150,14 @@ class Publish:
 
 
 @dataclass(frozen=True, slots=True)
+class Presence:
+    """PRESENCE: who is on ``topic`` (one the connection is subscribed to), on every node."""
+
+    request_id: str
+    topic: str
+
+
+@dataclass(frozen=True, slots=True)
 class Rejected:
     """A frame that could not be understood; answer with ``error``."""
 
@@ -147,7 +165,7 @@ class Rejected:
     error: ProtocolError
 
 
-Command = Subscribe | Unsubscribe | Ping | Auth | Publish
+Command = Subscribe | Unsubscribe | Ping | Auth | Publish | Presence
 
 
 def _request_id_of(raw: dict[str, Any]) -> str:
@@ -206,11 +224,13 @@ def _command(frame: _CommandFrame) -> Command:
             return Auth(rid, _args(_AuthArgs, payload).token)
         case "PUBLISH":
             return Publish(rid, _args(_PublishArgs, payload).event)
+        case "PRESENCE":
+            return Presence(rid, _args(_PresenceArgs, payload).topic)
         case other:
             raise ProtocolError(
                 ErrorCode.UNKNOWN_COMMAND,
                 f"unknown command {other[:64]!r};"
-                " expected SUBSCRIBE, UNSUBSCRIBE, PING, AUTH or PUBLISH",
+                " expected SUBSCRIBE, UNSUBSCRIBE, PING, AUTH, PUBLISH or PRESENCE",
                 {"event": other[:64]},
             )
 

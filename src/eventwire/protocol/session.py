@@ -27,6 +27,8 @@ frames by it, and only the handlers it names (plus ``start``, ``tick``,
     OPEN         SUBSCRIBE with a malformed since   OPEN         Reply(ERROR VALIDATION_ERROR)
     OPEN         PUBLISH allowed                    OPEN         PublishEvent
     OPEN         PUBLISH refused, or publishing off OPEN         Reply(ERROR)
+    OPEN|EXP.    PRESENCE of a subscribed topic     (same)       ReadPresence
+    OPEN|EXP.    PRESENCE of another topic          (same)       Reply(ERROR)
     OPEN         AUTH with auth off                 OPEN         Reply(ERROR NOT_SUPPORTED)
     OPEN         tick past identity.expires_at      EXPIRING     Reply(ERROR TOKEN_EXPIRED)
     EXPIRING     SUBSCRIBE, PUBLISH                 EXPIRING     Reply(ERROR TOKEN_EXPIRED)
@@ -77,6 +79,7 @@ from eventwire.protocol.actions import (
     Close,
     Limits,
     PublishEvent,
+    ReadPresence,
     Reply,
     SubscribeTopics,
     UnsubscribeTopics,
@@ -87,6 +90,7 @@ from eventwire.protocol.frames import (
     PUBLISHED_EVENT,
     Auth,
     Ping,
+    Presence,
     Publish,
     Rejected,
     Subscribe,
@@ -352,6 +356,10 @@ class Session:
     def unsubscribed(self, request_id: str, topics: tuple[str, ...]) -> bytes:
         return system_frame("UNSUBSCRIBED", request_id, {"topics": list(topics)}, self._clock.now())
 
+    def presence_state(self, request_id: str, state: Mapping[str, object]) -> bytes:
+        """The PRESENCE_STATE reply: who is on the topic (``GET /v1/topics/{topic}/presence``)."""
+        return system_frame("PRESENCE_STATE", request_id, dict(state), self._clock.now())
+
     def published(self, request_id: str, result: Mapping[str, object]) -> bytes:
         """The PUBLISHED reply: ``{topic, event, seq}`` of the event the client published."""
         return system_frame("PUBLISHED", request_id, dict(result), self._clock.now())
@@ -408,7 +416,7 @@ class Session:
         return [*self._become(rid, identity), self._authenticated(rid)]
 
     def _unauthenticated(
-        self, command: Subscribe | Unsubscribe | Publish | Rejected
+        self, command: Subscribe | Unsubscribe | Publish | Presence | Rejected
     ) -> list[Action]:
         if isinstance(command, Rejected):
             error = command.error
@@ -501,6 +509,19 @@ class Session:
         removed = tuple(t for t in topics if t in self.subscriptions)
         self._forget(removed)
         return [UnsubscribeTopics(command.request_id, topics, removed)]
+
+    def _presence(self, command: Presence) -> list[Action]:
+        """PRESENCE: read for a topic this connection holds (its grants were checked then)."""
+        rid, topic = command.request_id, command.topic
+        try:
+            validate_topic(topic)
+        except ProtocolError as exc:
+            return [self._reply_error(rid, exc)]
+        if topic not in self.subscriptions:
+            error = ValidationFailed([("data.payload.topic", "subscribe to this topic first")])
+            error.details["topic"] = topic
+            return [self._reply_error(rid, error)]
+        return [ReadPresence(rid, topic)]
 
     def _pong(self, command: Ping) -> list[Action]:
         pong = {"server_time": self._now_text()}
@@ -675,6 +696,7 @@ _ROUTES: dict[SessionState, dict[type, _Handler]] = {
         Subscribe: Session._unauthenticated,
         Unsubscribe: Session._unauthenticated,
         Publish: Session._unauthenticated,
+        Presence: Session._unauthenticated,
         Rejected: Session._unauthenticated,
     },
     SessionState.OPEN: {
@@ -683,6 +705,7 @@ _ROUTES: dict[SessionState, dict[type, _Handler]] = {
         Ping: Session._pong,
         Auth: Session._refresh,
         Publish: Session._publish,
+        Presence: Session._presence,
         Rejected: Session._reject,
     },
     SessionState.EXPIRING: {
@@ -691,6 +714,7 @@ _ROUTES: dict[SessionState, dict[type, _Handler]] = {
         Ping: Session._pong,
         Auth: Session._refresh,
         Publish: Session._expired,
+        Presence: Session._presence,
         Rejected: Session._reject,
     },
 }

@@ -22,6 +22,8 @@ from pydantic_settings import (
 )
 
 from eventwire.auth.settings import AuthSettings
+from eventwire.errors import ProtocolError
+from eventwire.topics import validate_pattern
 
 __all__ = ["Settings", "load_settings"]
 
@@ -86,6 +88,29 @@ class Settings(BaseSettings, AuthSettings):
     """
     lint: list[str] = []
     """Publish-time lint severities, ``RULE=error|warning|info|off`` (a rule id or name)."""
+    presence_topics: list[str] = []
+    """Topics (``room:*`` patterns or topics) whose subscribers are tracked on every node.
+
+    None by default: presence costs nothing unless asked for.
+    """
+    presence_events: list[str] = []
+    """Topics (patterns) on which USER_JOINED and USER_LEFT are published; tracked too."""
+    presence_ttl: float = Field(30.0, gt=0)
+    """Seconds a node's presence entries outlive its last renewal (every third of it).
+
+    A node that dies takes its users with it this long after; another node
+    then announces them gone.
+    """
+
+    @field_validator("presence_topics", "presence_events")
+    @classmethod
+    def _presence_patterns(cls, items: list[str]) -> list[str]:
+        for item in items:
+            try:
+                validate_pattern(item)
+            except ProtocolError as exc:
+                raise ValueError(exc.message) from None
+        return items
 
     @field_validator("lint")
     @classmethod

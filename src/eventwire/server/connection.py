@@ -28,6 +28,7 @@ from eventwire.protocol import (
     Authenticated,
     Close,
     PublishEvent,
+    ReadPresence,
     Reply,
     Session,
     SubscribeTopics,
@@ -177,6 +178,9 @@ class ConnectionBase:
                 await self._subscribe(action)
             case PublishEvent():
                 await self._publish(action)
+            case ReadPresence():
+                presence = self._gateway.presence
+                self._carry_out(await presence.reply(self.session, self.audience, action))
             case _:
                 self._carry_out(action)
 
@@ -345,6 +349,7 @@ class ConnectionBase:
                 return
         old, self.audience = self.audience, audience_of(identity)
         gateway.hub.regroup(self, self.session.subscriptions, old)
+        gateway.presence.regroup(self, self.session.subscriptions)
 
     def _forget_unsupported(self, topic: str) -> None:
         if self._unsupported is not None:

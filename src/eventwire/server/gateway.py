@@ -45,6 +45,7 @@ from eventwire.server.handlers import EventHandler
 from eventwire.server.http_api import HttpApi
 from eventwire.server.hub import Hub, Subscriber
 from eventwire.server.metrics import Metrics
+from eventwire.server.presence import PresenceTracker
 from eventwire.server.ws_connection import WriteBatcher
 
 if TYPE_CHECKING:
@@ -122,6 +123,8 @@ class Gateway:
         self.catalog: Catalog | None = None if service is None else service.catalog
         """The event catalog every publish is checked against; None without one."""
         self.hub = Hub(self.metrics, self.catalog)
+        self.presence = PresenceTracker(self)
+        """Who is on the topics of ``presence_topics``, on every node (``server/presence``)."""
         self.http_api = HttpApi(self)
         self.limits = Limits(
             max_subscriptions=self.settings.max_subscriptions,
@@ -186,6 +189,7 @@ class Gateway:
         for runner in self.hub.handlers():  # handlers hear their patterns from every node
             await self.broker.add_interest(runner.pattern)
         await self.broker.add_interest(REVOCATIONS_TOPIC)
+        self.presence.start()
         self.started = True
         if listen:
             from eventwire.server.http_protocol import HttpProtocol
@@ -218,6 +222,7 @@ class Gateway:
             await asyncio.wait_for(self._idle.wait(), grace)
         except TimeoutError:
             log.warning("%d publishes still in flight after %.1fs", self._inflight, grace)
+        self.presence.freeze()  # closing them is no leave: their entries are handed over
         for connection in list(self.connections):
             connection.close(CloseCode.GOING_AWAY, "server shutdown")
         if self.connections:
@@ -235,6 +240,7 @@ class Gateway:
         for runner in runners:
             await runner.stop()
         await asyncio.gather(*self._background, return_exceptions=True)
+        await self.presence.stop()
         await self.broker.close()
         self.started = False
         if self._server is not None:
@@ -318,13 +324,21 @@ class Gateway:
                 await self.broker.add_interest(topic)
             finally:
                 ready.set_result(None)
+            self._present(topic, subscriber)
             return
         pending = self._interest.get(topic)
         if pending is not None and not pending.done():
             await asyncio.shield(pending)
+        self._present(topic, subscriber)
+
+    def _present(self, topic: str, subscriber: Subscriber) -> None:
+        """Count ``subscriber`` in ``topic``'s presence, unless it left while the join waited."""
+        if self.presence.topics.tracks(topic) and self.hub.holds(topic, subscriber):
+            self.presence.add(topic, subscriber)
 
     def leave(self, topic: str, subscriber: Subscriber) -> None:
         """Unsubscribe locally; the topic's last local subscriber releases it at the broker."""
+        self.presence.remove(topic, subscriber)
         if self.hub.unsubscribe(topic, subscriber):
             self._interest.pop(topic, None)
             if not any(runner.pattern == topic for runner in self.hub.handlers()):

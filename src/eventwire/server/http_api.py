@@ -5,6 +5,7 @@ Routes, and the key each needs once API keys are configured::
     POST /v1/publish          one event, or {"events": [...]}   a key matching every topic
     GET  /v1/topics/{topic}   subscriber count and position     a key matching the topic
     GET  /v1/topics/{topic}/history?since=SEQ&limit=N           a key matching the topic
+    GET  /v1/topics/{topic}/presence   who is on it, every node   a key matching the topic
     GET  /v1/stats            live counts for dashboards        the admin key
     POST /v1/revoke           end a user's, tenant's or topics' access   the admin key
     GET  /healthz             liveness: the process serves
@@ -130,6 +131,10 @@ class HttpApi:
         if path == "/v1/publish":
             _allow(method, "POST")
             return await self._publish(request, self._principal(request))
+        if path.startswith("/v1/topics/") and path.endswith("/presence"):
+            _allow(method, "GET")
+            topic = unquote(path.removeprefix("/v1/topics/").removesuffix("/presence"))
+            return await self._presence(topic, self._principal(request))
         if path.startswith("/v1/topics/") and path.endswith("/history"):
             _allow(method, "GET")
             topic = unquote(path.removeprefix("/v1/topics/").removesuffix("/history"))
@@ -250,6 +255,14 @@ class HttpApi:
                 "events": events,
             }
         )
+
+    async def _presence(self, topic: str, principal: ApiPrincipal | None) -> HttpResponse:
+        validate_topic(topic)
+        if principal is not None and not principal.can_read(topic):
+            raise forbidden(topic)
+        # A tenant's key sees its tenant's users and untagged ones: whose USER_JOINED it could read.
+        audience = principal.tenant_id if principal is not None else EVERYONE
+        return HttpResponse.json(await self._gateway.presence.state_of(topic, audience))
 
     async def _revoke(self, request: HttpRequest) -> HttpResponse:
         body = _json_body(request)

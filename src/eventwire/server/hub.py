@@ -49,6 +49,7 @@ __all__ = [
     "Hub",
     "Outbound",
     "Subscriber",
+    "admits",
     "text_frame",
     "unsupported_outbound",
     "visible_to",
@@ -203,6 +204,11 @@ class Hub:
         del self._watched[pattern]
         return True
 
+    def holds(self, topic: str, subscriber: Subscriber) -> bool:
+        """Whether ``subscriber`` is one of ``topic``'s subscribers here (not its watchers)."""
+        groups = self._topics.get(topic)
+        return groups is not None and _member(groups, subscriber.audience, subscriber)
+
     def subscriber_count(self, topic: str) -> int:
         return len(self.subscribers_of(topic))
 
@@ -352,7 +358,7 @@ def _fan_out(
                 count += len(group)
     for watcher in watchers or ():
         audience = watcher.audience
-        if not _admits(audience, tenant):
+        if not admits(audience, tenant):
             continue
         if groups and _member(groups, audience, watcher):
             continue  # had it as the topic's subscriber: one copy each
@@ -361,14 +367,14 @@ def _fan_out(
     return count if versioned is None else (count, versioned)
 
 
-def _admits(audience: Audience, tenant: str | None) -> bool:
+def admits(audience: Audience, tenant: str | None) -> bool:
     """Whether a subscriber of ``audience`` may receive an event tagged ``tenant``."""
     return tenant is None or audience is EVERYONE or audience == tenant
 
 
 def visible_to(audience: Audience, body: bytes) -> bool:
     """Whether an encoded event (a replayed one) may reach ``audience``: the live path's rule."""
-    return audience is EVERYONE or _admits(audience, _event_tenant(body))
+    return audience is EVERYONE or admits(audience, _event_tenant(body))
 
 
 def _member(groups: Groups, audience: Audience, subscriber: Subscriber) -> bool:
