@@ -192,7 +192,7 @@ async def _refuse(scope: Scope, send: Send, refusal: HandshakeRefused) -> None:
 class AsgiConnection(ConnectionBase):
     """One WebSocket served through ASGI, with a byte-bounded outbound queue."""
 
-    __slots__ = ("_queue", "_queued_bytes", "_send_asgi", "_wake", "_writer")
+    __slots__ = ("_emptied", "_queue", "_queued_bytes", "_send_asgi", "_wake", "_writer")
 
     def __init__(
         self, gateway: Gateway, send: Send, ticket: Ticket | None = None, token: str | None = None
@@ -202,6 +202,7 @@ class AsgiConnection(ConnectionBase):
         self._queue: deque[str | int] = deque()  # text frames, or a close code last
         self._queued_bytes = 0
         self._wake = asyncio.Event()
+        self._emptied = asyncio.Event()  # the writer has sent everything queued
         self._writer: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -218,8 +219,19 @@ class AsgiConnection(ConnectionBase):
             return
         self._enqueue(message.text)
         if self._queued_bytes > self._gateway.settings.max_outbound_buffer:
-            self._gateway.metrics.drops.labels("slow_consumer").inc()
-            self.close(CloseCode.SLOW_CONSUMER, "slow consumer")
+            self._slow_consumer()
+
+    async def _write_paced(self, message: Outbound) -> bool:
+        pace = max(1, self._gateway.settings.max_outbound_buffer // 4)
+        while self._queued_bytes >= pace and not self._closing:
+            if self._writer is None or self._writer.done():
+                return False  # the peer is gone
+            self._emptied.clear()
+            await self._emptied.wait()  # the server took them: the peer is reading
+        if self._closing:
+            return False
+        self._enqueue(message.text)
+        return True
 
     def heartbeat(self, now: float, deadline: float) -> None:
         """The ASGI server pings; nothing to do here."""
@@ -234,6 +246,7 @@ class AsgiConnection(ConnectionBase):
             self._queued_bytes = 0
         self._queue.append(code)
         self._wake.set()
+        self._emptied.set()  # a paced replay: it ends
         asyncio.get_running_loop().call_soon(self._leave)
 
     async def finish(self) -> None:
@@ -271,7 +284,10 @@ class AsgiConnection(ConnectionBase):
                         return
                     self._queued_bytes -= len(item)
                     await send({"type": "websocket.send", "text": item})
+                self._emptied.set()
         except asyncio.CancelledError:
             raise
         except Exception:  # the peer vanished mid-send; the reader will see the disconnect
             log.debug("ASGI send failed", exc_info=True)
+        finally:
+            self._emptied.set()  # nothing more will be sent

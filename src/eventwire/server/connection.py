@@ -132,6 +132,20 @@ class ConnectionBase:
         """Write one server frame's JSON to the peer."""
         raise NotImplementedError
 
+    async def _write_paced(self, message: Outbound) -> bool:
+        """Write one replayed event, first waiting while much is unread; False once closing.
+
+        Bypasses the hold of recovering topics; the wait keeps what the peer
+        has not read under ``max_outbound_buffer``.
+        """
+        raise NotImplementedError
+
+    def _slow_consumer(self) -> None:
+        """Close a peer that does not keep up (4008), counted; the publisher never waits for it."""
+        self._gateway.metrics.drops.labels("slow_consumer").inc()
+        log.warning("closing slow consumer %s", self.session.session_id)
+        self.close(CloseCode.SLOW_CONSUMER, "slow consumer")
+
     # -- session life --------------------------------------------------------------
 
     def _greet(self) -> None:
@@ -236,7 +250,6 @@ class ConnectionBase:
             for topic in since:
                 self._recovering.pop(topic, None)
             return
-        # From here on nothing waits: no live event can slip between replay and release.
         positions = {topic: position.to_wire() for topic, position in read.items()}
         recovered = {topic: not isinstance(found, str) for topic, found in replays.items()}
         rid = action.request_id
@@ -245,18 +258,53 @@ class ConnectionBase:
             if isinstance(found, str):
                 self._send(self.session.recovery_failed(rid, topic, positions[topic], found))
         for topic in since:
+            replay = replays.get(topic)
+            if topic in read and isinstance(replay, list) and replay:
+                await self._catch_up(topic, replay, read[topic].seq)
+                continue
+            # Nothing to replay: release what was held, without waiting, so that no
+            # live event can slip between the position read and the release.
             held = self._recovering.pop(topic, [])
             if topic not in read:
                 continue  # ended (revoked) while we waited: nothing to send
-            replay = replays.get(topic)
-            last = -1
-            if isinstance(replay, list):
-                last = read[topic].seq
-                for message in replay:
-                    self.deliver(message)
+            last = read[topic].seq if isinstance(replay, list) else -1
             for message in held:
                 if message.seq is None or message.seq > last:
                     self.deliver(message)
+
+    async def _catch_up(self, topic: str, replay: list[Outbound], position: int) -> None:
+        """Write ``replay``, then the live events held meanwhile, at the pace the peer reads.
+
+        A replay may hold more than ``max_outbound_buffer`` (a slow consumer
+        closed with 4008 has missed at least that much): written at once, it
+        would close its peer as a slow consumer again, at every reconnection.
+        So it goes out as fast as the peer takes it, while the topic's live
+        events stay held behind it, and the topic turns live once nothing is
+        left held. A peer that falls ``max_recovery`` events behind meanwhile
+        cannot keep up: it is a slow consumer.
+        """
+        try:
+            if not await self._write_all(topic, replay):
+                return
+            last = position  # held events up to it were in the replay
+            while held := self._recovering.get(topic):
+                if len(held) > self._gateway.settings.max_recovery:
+                    self._slow_consumer()
+                    return
+                self._recovering[topic] = []
+                fresh = [m for m in held if m.seq is None or m.seq > last]
+                last = max([last, *(m.seq for m in fresh if m.seq is not None)])
+                if not await self._write_all(topic, fresh):
+                    return
+        finally:
+            self._recovering.pop(topic, None)  # live from here on (or closing)
+
+    async def _write_all(self, topic: str, messages: list[Outbound]) -> bool:
+        """Write ``messages`` paced; False once closing or no longer subscribed (revoked)."""
+        for message in messages:
+            if topic not in self.session.subscriptions or not await self._write_paced(message):
+                return False
+        return True
 
     async def _replay(
         self, topic: str, since: Position, position: Position

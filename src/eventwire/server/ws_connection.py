@@ -14,6 +14,8 @@ The transport's write buffer is the connection's outbound queue. When it
 holds more than ``max_outbound_buffer`` bytes the peer is a slow consumer:
 it is closed with 4008 and, if it does not finish the close handshake
 quickly, aborted, so its buffer can never grow past one event over the limit.
+A replay is written at the pace the peer reads it instead (``_write_paced``,
+with the transport's flow control), so a long one is not mistaken for that.
 """
 
 from __future__ import annotations
@@ -88,12 +90,14 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
         "_fragments",
         "_inbox",
         "_max_buffer",
+        "_pace",
         "_paused",
         "_pending",
         "_pending_bytes",
         "_text",
         "_transport",
         "_worker",
+        "_writable",
         "_ws",
         "last_seen",
     )
@@ -114,6 +118,10 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
         self._pending: list[bytes] = []
         self._pending_bytes = 0
         self._max_buffer = gateway.settings.max_outbound_buffer
+        self._pace = max(1, self._max_buffer // 4)  # bytes of replay handed over at a time
+        transport.set_write_buffer_limits(high=self._pace)
+        self._writable = asyncio.Event()
+        self._writable.set()
         self._paused = False
         self._text = True
         self._fragments: list[bytes] = []
@@ -133,6 +141,7 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
+        self._writable.set()  # a paced replay waiting for the peer: it ends
         if self._abort_timer is not None:
             self._abort_timer.cancel()
         if self._worker is not None:
@@ -192,10 +201,21 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
         if transport.get_write_buffer_size() > self._max_buffer:
             self._slow_consumer()
 
-    def _slow_consumer(self) -> None:
-        self._gateway.metrics.drops.labels("slow_consumer").inc()
-        log.warning("closing slow consumer %s", self.session.session_id)
-        self.close(CloseCode.SLOW_CONSUMER, "slow consumer")
+    async def _write_paced(self, message: Outbound) -> bool:
+        if self._pending_bytes >= self._pace:  # a slice is queued: hand it over, let it drain
+            self.write_pending()
+            await self._writable.wait()
+        if self._closing:
+            return False
+        self._queue(message.frame)
+        return True
+
+    def pause_writing(self) -> None:
+        """The transport holds more than ``_pace`` bytes the peer has not taken."""
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
 
     def heartbeat(self, now: float, deadline: float) -> None:
         """Ping the peer, or close it if it has been silent since ``deadline``."""
