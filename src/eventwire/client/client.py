@@ -21,7 +21,7 @@ import contextlib
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any, Self, TypeVar
 
 import orjson
@@ -30,7 +30,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from eventwire.catalog import Catalog
-from eventwire.client.connection import open_connection, with_token, ws_url
+from eventwire.client.connection import Endpoints, open_connection, with_token
 from eventwire.client.errors import (
     CommandFailed,
     GatewayUnreachable,
@@ -67,12 +67,16 @@ class Client:
     """A connection to an eventwire gateway, kept open across restarts.
 
     ``url`` is the gateway's WebSocket URL (``ws://host:port/ws``); an
-    ``http://`` base URL is accepted and pointed at ``/ws``. Reconnection
-    waits ``backoff_initial * 2**attempt`` seconds at most (full jitter),
-    capped at ``backoff_max``; ``max_reconnect_attempts`` of None retries
-    forever. After a reconnection ``on_reconnect`` is called with a
-    ``Reconnected`` (sync or async), ``reconnects`` counts them, and
-    ``await client.reconnected()`` returns at the next one.
+    ``http://`` base URL is accepted and pointed at ``/ws``. A list of URLs
+    names several nodes of one deployment: ``connect()`` uses the first that
+    answers, and each reconnection attempt goes to the next one in the list
+    (round robin), so the clients of a dead node move to the others.
+    Reconnection waits ``backoff_initial * 2**round`` seconds at most (full
+    jitter), capped at ``backoff_max``, where ``round`` counts the times every
+    URL was tried; ``max_reconnect_attempts`` of None retries forever.
+    After a reconnection ``on_reconnect`` is called with a ``Reconnected``
+    (sync or async), ``reconnects`` counts them, and ``await
+    client.reconnected()`` returns at the next one.
 
     ``token`` is sent as ``?token=`` on every connection; ``get_token`` (sync
     or async) is asked for a fresh one before every connection and whenever
@@ -92,7 +96,7 @@ class Client:
 
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str],
         *,
         reconnect: bool = True,
         backoff_initial: float = 0.25,
@@ -108,7 +112,7 @@ class Client:
         catalog: Catalog | None = None,
         recover: bool = True,
     ) -> None:
-        self.url = ws_url(url)
+        self._endpoints = Endpoints(url)
         self.recover = recover
         self.token = token
         self.get_token = get_token
@@ -140,6 +144,16 @@ class Client:
     # -- lifecycle -------------------------------------------------------------
 
     @property
+    def url(self) -> str:
+        """The WebSocket URL in use (or tried last)."""
+        return self._endpoints.current
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """Every WebSocket URL the client may use, in the order given."""
+        return self._endpoints.urls
+
+    @property
     def connected(self) -> bool:
         """Whether a connection is open right now."""
         return self._ws is not None
@@ -157,12 +171,13 @@ class Client:
     async def connect(self) -> None:
         """Connect, and subscribe the topics of handlers registered with ``on``.
 
-        Raises GatewayUnreachable when the gateway cannot be reached and
-        SubscribeRefused when a handler's topic is refused.
+        Tries each URL once, in order. Raises GatewayUnreachable when no
+        gateway can be reached and SubscribeRefused when a handler's topic is
+        refused.
         """
         if self._closed or self._runner is not None:
             raise ClientError("a Client connects once; create a new one")
-        ws = await self._open()
+        ws = await self._open_first()
         self._runner = asyncio.get_running_loop().create_task(self._run(ws))
         if topics := self._router.topics:
             try:
@@ -424,6 +439,22 @@ class Client:
         self._changed.fire()
         return ws
 
+    async def _open_first(self) -> ClientConnection:
+        """Connect to the first URL that answers, starting with the current one."""
+        failures: list[str] = []
+        while True:
+            try:
+                return await self._open()
+            except (ConnectionLost, GatewayUnreachable) as exc:
+                if isinstance(exc, ConnectionLost) and not should_reconnect(exc.code or 1000):
+                    raise  # refused for good: another node would refuse this token too
+                failures.append(str(exc))
+                if len(failures) == 1 == len(self.urls):
+                    raise
+                if len(failures) == len(self.urls):
+                    raise GatewayUnreachable("no gateway answered: " + "; ".join(failures)) from exc
+                log.info("%s; trying %s", exc, self._endpoints.advance())
+
     async def _run(self, ws: ClientConnection) -> None:
         """Read until the connection ends; reconnect and resubscribe while the code allows."""
         while True:
@@ -448,8 +479,10 @@ class Client:
     async def _reopen(self, code: int) -> ClientConnection:
         attempt = 0
         while True:
-            await asyncio.sleep(backoff_delay(attempt, self.backoff_initial, self.backoff_max))
+            step = self._endpoints.backoff_step(attempt)
+            await asyncio.sleep(backoff_delay(step, self.backoff_initial, self.backoff_max))
             attempt += 1
+            self._endpoints.advance()  # the next node: the one just lost may be gone
             try:
                 return await self._open()
             except (ConnectionLost, GatewayUnreachable) as exc:

@@ -1,8 +1,9 @@
-"""Opening a WebSocket to a gateway: the URL, the handshake, the CONNECTED greeting."""
+"""Opening a WebSocket to a gateway: the URLs, the handshake, the CONNECTED greeting."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -14,7 +15,7 @@ from eventwire.envelope import Event
 from eventwire.errors import ConnectionLost
 from eventwire.protocol.frames import ERROR_TOPIC, SYSTEM_TOPIC
 
-__all__ = ["MAX_MESSAGE", "open_connection", "with_token", "ws_url"]
+__all__ = ["MAX_MESSAGE", "Endpoints", "open_connection", "with_token", "ws_url"]
 
 MAX_MESSAGE = 16 * 2**20
 """Largest inbound message; the gateway's payloads are far smaller (100 KiB by default)."""
@@ -31,6 +32,36 @@ def ws_url(url: str) -> str:
     except InvalidURI as exc:
         raise ValueError(f"not a WebSocket URL: {url!r}") from exc
     return url
+
+
+class Endpoints:
+    """The gateway URLs a client may use, and the one it uses now.
+
+    Several URLs name several nodes of one deployment (sharing a broker), for
+    clients without a load balancer in front of them. Each ``advance`` moves
+    to the next URL, round robin, so a dead node costs one attempt, not a
+    growing backoff; ``backoff_step`` grows once per round of the list.
+    """
+
+    def __init__(self, urls: str | Sequence[str]) -> None:
+        listed = [urls] if isinstance(urls, str) else list(urls)
+        if not listed:
+            raise ValueError("give at least one gateway URL")
+        self.urls = tuple(ws_url(url) for url in listed)
+        self._index = 0
+
+    @property
+    def current(self) -> str:
+        return self.urls[self._index]
+
+    def advance(self) -> str:
+        """Move to the next URL (the same one when there is only one) and return it."""
+        self._index = (self._index + 1) % len(self.urls)
+        return self.current
+
+    def backoff_step(self, attempt: int) -> int:
+        """The backoff exponent of reconnection ``attempt`` (0-based): one per round of URLs."""
+        return attempt // len(self.urls)
 
 
 def with_token(url: str, token: str | None) -> str:

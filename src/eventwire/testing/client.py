@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from eventwire.client import Client
@@ -34,7 +34,7 @@ class TestClient(Client):
 
     __test__ = False  # a helper, not a test class for pytest to collect
 
-    def __init__(self, url: str, **options: Any) -> None:
+    def __init__(self, url: str | Sequence[str], **options: Any) -> None:
         options.setdefault("backoff_initial", 0.05)
         options.setdefault("backoff_max", 1.0)
         options.setdefault("request_timeout", 5.0)
