@@ -167,6 +167,7 @@ class PresenceTracker:
                 await asyncio.gather(*tasks, return_exceptions=True)
         for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         held = [topic for topic, state in self._states.items() if state.held]
         lease = min(self.ttl, HANDOFF)
         with contextlib.suppress(TimeoutError):
