@@ -35,6 +35,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--broker", help="broker URL, e.g. memory://")
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        help="processes sharing the port (a redis:// or nats:// broker); 0 or auto: one per CPU",
+    )
     serve.add_argument("--log-level", dest="log_level")
     serve.add_argument("--demo", action="store_true", default=None, help="publish demo events")
     serve.add_argument("--max-frame", dest="max_frame", type=int)
@@ -135,6 +140,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _workers(text: str) -> int:
+    if text == "auto":
+        return 0
+    count = int(text)
+    if count < 0:
+        raise argparse.ArgumentTypeError("expected a number of workers, 0 or auto")
+    return count
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     runner = {
@@ -167,10 +181,13 @@ def _serve(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from eventwire.server import Gateway, load_settings
+    from eventwire.server.workers import check_workers, worker_count
 
     flags = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
     try:
         settings = load_settings(args.config, **flags)
+        workers = worker_count(settings.workers)
+        check_workers(settings, workers)
     except (ValidationError, FileNotFoundError, ValueError) as exc:
         print(f"eventwire: bad configuration: {exc}", file=sys.stderr)
         return 2
@@ -183,6 +200,8 @@ def _serve(args: argparse.Namespace) -> int:
     except (EventwireError, ValueError) as exc:  # auth keys, catalog, broker URL
         print(f"eventwire: cannot start: {exc}", file=sys.stderr)
         return 2
+    if workers > 1:
+        return _serve_workers(settings, workers)
 
     async def serve() -> int:
         try:
@@ -190,7 +209,7 @@ def _serve(args: argparse.Namespace) -> int:
         except BrokerError as exc:
             print(f"eventwire: cannot reach the broker: {exc}", file=sys.stderr)
             return 1
-        _banner(gateway, sys.stdout)
+        _banner(gateway.url, gateway.ws_url, settings, sys.stdout)
         demo: asyncio.Task[None] | None = None
         if settings.demo:
             from eventwire.demo import run_demo
@@ -206,20 +225,31 @@ def _serve(args: argparse.Namespace) -> int:
     return int(_run(serve()))
 
 
-def _banner(gateway: Any, out: TextIO) -> None:
-    settings = gateway.settings
+def _serve_workers(settings: Any, count: int) -> int:
+    """``count`` gateway processes on one port, under a supervisor (``server/workers.py``)."""
+    from eventwire.server.worker import WorkerReady
+    from eventwire.server.workers import Supervisor
+
+    def announce(ready: WorkerReady) -> None:
+        _banner(ready.url, ready.ws_url, settings, sys.stdout, workers=count)
+
+    return Supervisor(settings, count, announce).run()
+
+
+def _banner(url: str, ws_url: str, settings: Any, out: TextIO, workers: int = 1) -> None:
+    broker = _safe_url(settings.broker) + (f", {workers} workers" if workers > 1 else "")
     lines = [
-        f"eventwire {__version__} serving on {gateway.url} (broker {_safe_url(settings.broker)})",
-        f"  WebSocket  {gateway.ws_url}",
-        f"  Publish    POST {gateway.url}/v1/publish",
-        f"  Topics     {gateway.url}/v1/topics/{{topic}}",
-        f"  Metrics    {gateway.url}/metrics",
-        f"  Inspector  {gateway.url}/inspector",
+        f"eventwire {__version__} serving on {url} (broker {broker})",
+        f"  WebSocket  {ws_url}",
+        f"  Publish    POST {url}/v1/publish",
+        f"  Topics     {url}/v1/topics/{{topic}}",
+        f"  Metrics    {url}/metrics{'   (each worker its own)' if workers > 1 else ''}",
+        f"  Inspector  {url}/inspector",
     ]
     if settings.demo:
-        lines.append(f"  Demo page  {gateway.url}/demo   (open it in two tabs)")
+        lines.append(f"  Demo page  {url}/demo   (open it in two tabs)")
         lines.append("  Demo       events on gift-list:demo and room:lobby every 2s; try:")
-        lines.append(f"             eventwire tail gift-list:demo room:lobby --url {gateway.url}")
+        lines.append(f"             eventwire tail gift-list:demo room:lobby --url {url}")
     print("\n".join(lines), file=out, flush=True)
 
 

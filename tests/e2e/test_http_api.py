@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 import httpx
@@ -170,6 +171,8 @@ async def test_topic_info_health_and_metrics(gateway: Gateway, http: httpx.Async
         metrics = (await http.get("/metrics")).text
         stats = (await http.get("/v1/stats")).json()
     assert stats == {
+        "node": gateway.node_id,
+        "pid": os.getpid(),
         "connections": 1,
         "topics": 1,
         "subscriptions": 1,

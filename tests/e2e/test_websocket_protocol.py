@@ -35,6 +35,7 @@ async def test_connected_payload(gateway: Gateway) -> None:
     assert hello["data"]["entity_id"] == payload["session_id"]
     assert payload["protocol"] == 1
     assert payload["heartbeat_interval"] == gateway.settings.heartbeat_interval
+    assert payload["node"] == gateway.node_id  # which gateway process serves it
     assert TIMESTAMP.fullmatch(payload["server_time"])
     assert "user_id" not in payload  # anonymous
 

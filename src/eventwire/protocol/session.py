@@ -197,6 +197,7 @@ class Session:
         "_watch_allowed",
         "accepts",
         "identity",
+        "node",
         "session_id",
         "state",
         "subscriptions",
@@ -210,8 +211,11 @@ class Session:
         *,
         auth: SessionAuth | None = None,
         may_watch: bool = False,
+        node: str | None = None,
     ) -> None:
         self.session_id = session_id
+        self.node = node
+        """The gateway process serving this connection, named in CONNECTED (None: unnamed)."""
         self.identity: Identity | None = None
         """Who the connection acts as; None before AUTH and whenever auth is off."""
         self.state = SessionState.OPEN if auth is None else SessionState.AWAITING_AUTH
@@ -325,6 +329,8 @@ class Session:
             "protocol": PROTOCOL_VERSION,
             "heartbeat_interval": heartbeat_interval,
         }
+        if self.node is not None:
+            payload["node"] = self.node
         return system_frame(
             "CONNECTED", self.user_id or self.session_id, payload, self._clock.now()
         )

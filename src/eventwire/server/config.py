@@ -49,6 +49,8 @@ class Settings(BaseSettings, AuthSettings):
     max_recovery: int = Field(1000, ge=0)
     """Most missed events SUBSCRIBE's ``since`` replays per topic; more: ``recovered: false``."""
     log_level: str = "info"
+    workers: int = Field(1, ge=0)
+    """Processes serving the port together (``eventwire serve``); 0 or ``auto``: one per CPU."""
     demo: bool = False
     """Publish a small stream of demo events (what `make run` shows)."""
 
@@ -111,6 +113,11 @@ class Settings(BaseSettings, AuthSettings):
             except ProtocolError as exc:
                 raise ValueError(exc.message) from None
         return items
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _auto_workers(cls, value: object) -> object:
+        return 0 if value == "auto" else value
 
     @field_validator("lint")
     @classmethod

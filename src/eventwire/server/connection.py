@@ -93,6 +93,7 @@ class ConnectionBase:
             gateway.limits,
             auth=auth,
             may_watch=gateway.settings.allow_pattern_subscriptions,
+            node=gateway.node_id,
         )
 
     def deliver(self, message: Outbound) -> None:

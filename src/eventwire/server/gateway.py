@@ -176,8 +176,11 @@ class Gateway:
 
     # -- lifecycle -------------------------------------------------------------
 
-    async def start(self, listen: bool = True) -> None:
+    async def start(self, listen: bool = True, *, reuse_port: bool = False) -> None:
         """Connect the broker and, unless ``listen`` is false (ASGI), open the port.
+
+        ``reuse_port``: listen with SO_REUSEPORT, beside the other workers of
+        ``eventwire serve --workers`` (``server/workers.py``).
 
         A stopped gateway may be started again (an ASGI host's lifespan can
         run more than once in one process).
@@ -196,7 +199,11 @@ class Gateway:
 
             loop = asyncio.get_running_loop()
             self._server = await loop.create_server(
-                lambda: HttpProtocol(self), self.settings.host, self.settings.port, backlog=4096
+                lambda: HttpProtocol(self),
+                self.settings.host,
+                self.settings.port,
+                backlog=4096,
+                reuse_port=reuse_port or None,
             )
         self._heartbeat = asyncio.get_running_loop().create_task(self._heartbeats())
 

@@ -25,6 +25,7 @@ known key, 403 FORBIDDEN for a key without the right.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -276,6 +277,8 @@ class HttpApi:
         gateway = self._gateway
         sample = gateway.metrics.registry.get_sample_value
         return {
+            "node": gateway.node_id,
+            "pid": os.getpid(),
             "connections": len(gateway.connections),
             "topics": gateway.hub.topic_count,
             "subscriptions": int(sample("eventwire_subscriptions") or 0),
