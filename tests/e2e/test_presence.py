@@ -12,10 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 from websockets.asyncio.client import ClientConnection
 
 from eventwire.auth import hash_api_key
+from eventwire.client import CommandFailed
 from eventwire.server import Gateway
+from eventwire.testing import TestClient
 from tests.e2e.conftest import (
     ADMIN_KEY,
     TIMEOUT,
@@ -263,3 +266,18 @@ async def test_without_presence_settings_nothing_is_tracked(start_gateway: Start
         assert (response.status_code, response.json()["code"]) == (501, "NOT_SUPPORTED")
         assert await barrier(alice) == []
     assert not gateway.presence.topics
+
+
+async def test_the_python_client_asks_presence(start_gateway: StartGateway) -> None:
+    gateway = await start_gateway(**presence())
+    async with (
+        TestClient(gateway.ws_url, token=token(gateway, "alice", tenant="acme")) as alice,
+        await user(gateway, "bob", "room:lobby"),
+    ):
+        await alice.subscribe("room:lobby")
+        await alice.expect("room:lobby", "USER_JOINED", where=lambda e: e.entity_id == "alice")
+        state = await alice.presence("room:lobby")
+        assert (users(state), state["count"]) == ({"alice": 1, "bob": 1}, 2)
+        with pytest.raises(CommandFailed) as refused:
+            await alice.presence("room:other")
+        assert refused.value.code == "VALIDATION_ERROR"

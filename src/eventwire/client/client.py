@@ -350,6 +350,20 @@ class Client:
         await self._command("PING")
         return time.perf_counter() - started
 
+    async def presence(self, topic: str) -> dict[str, Any]:
+        """Who is on ``topic`` (one this client is subscribed to), on every node.
+
+        PRESENCE_STATE's payload: ``topic``, ``count``, ``users`` (each
+        ``user_id``, ``connections``, ``tenant_id`` when set), ``connections``
+        and ``anonymous``. Raises CommandFailed (NOT_SUPPORTED for a topic the
+        gateway does not track, VALIDATION_ERROR for one not subscribed to).
+        """
+        answer = await self._command("PRESENCE", {"topic": topic})
+        if answer.errors:
+            raise CommandFailed(answer.errors[0])
+        state: dict[str, Any] = answer.payload
+        return state
+
     async def _unsubscribe(self, sub: Subscription) -> None:
         gone = self._router.remove(sub)
         sub._end()
