@@ -174,7 +174,8 @@ class RedisPresence:
     ) -> PresenceUpdate:
         _check_node(node)
         update, _ = self._presence_lua()
-        args: list[EncodableT] = [node, max(0, round(lease * 1000)), _RETAIN_MS]
+        lease_ms = max(1, round(lease * 1000)) if lease > 0 else 0  # 0 alone releases
+        args: list[EncodableT] = [node, lease_ms, _RETAIN_MS]
         for member, count in counts.items():
             args += [member, max(0, count)]
         with self._converted("presence update"):
