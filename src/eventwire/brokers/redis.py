@@ -15,9 +15,11 @@ from 1 always comes with a new epoch.
 
 Each node holds one Pub/Sub connection (``_redis_link``) subscribed to the
 topics and patterns it has local interest in. Commands (publish, position,
-history) use a small pool of other connections and never retry by
-themselves: a publish while Redis is unreachable raises BrokerUnavailable
-within ``connect_timeout`` or ``command_timeout``.
+history) use a small pool of other connections (``POOL_SIZE``; more commands
+at once wait up to ``command_timeout`` for one, as when a restarted node's
+clients all subscribe at once) and never retry by themselves: a publish
+while Redis is unreachable raises BrokerUnavailable within
+``connect_timeout`` or ``command_timeout``.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -75,6 +77,8 @@ __all__ = ["DEFAULT_PREFIX", "RedisBroker"]
 log = logging.getLogger("eventwire.brokers.redis")
 
 DEFAULT_PREFIX = "eventwire"
+POOL_SIZE = 32
+"""Command connections per node; each command holds one for a round trip."""
 
 _UNREACHABLE = (
     RedisConnectionError,
@@ -144,8 +148,10 @@ class RedisBroker(RedisPresence, LinkedBroker[Link]):
         """Connect, then subscribe the node's link; BrokerUnavailable if Redis cannot be reached."""
         await self.close()
         connect_timeout, command_timeout = self._timeouts
-        self._pool = ConnectionPool.from_url(
+        self._pool = BlockingConnectionPool.from_url(
             self.url,
+            max_connections=POOL_SIZE,
+            timeout=command_timeout,  # waiting for a free connection, then BrokerUnavailable
             socket_connect_timeout=connect_timeout,
             socket_timeout=command_timeout,
             retry=Retry(NoBackoff(), 0),  # a publish is not idempotent: never resend it
