@@ -175,6 +175,23 @@ export class Client {
   }
 
   /**
+   * Who is on `topic` (one this client is subscribed to), on every node of
+   * the gateway: PRESENCE_STATE's payload `{topic, count, users, connections,
+   * anonymous}`. Rejects with the gateway's error (NOT_SUPPORTED for a topic
+   * it does not track, VALIDATION_ERROR for one not subscribed to,
+   * BROKER_UNAVAILABLE), or NOT_CONNECTED, TIMEOUT, CONNECTION_LOST.
+   *
+   * @param {string} topic
+   * @returns {Promise<import('./eventwire.js').PresenceState>}
+   */
+  async presence(topic) {
+    if (typeof topic !== 'string' || topic === '') throw new TypeError('topic: expected a non-empty string');
+    const answer = await this.#command('PRESENCE', { topic });
+    if (answer.errors.length > 0) throw answer.errors[0];
+    return /** @type {any} */ (answer.payload);
+  }
+
+  /**
    * Close the connection (1000) and end every subscription, for good.
    * Resolves once the client has stopped.
    */

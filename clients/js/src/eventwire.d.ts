@@ -205,6 +205,32 @@ export interface Unsubscribe {
   readonly ready: Promise<Position | null>;
 }
 
+// -- presence (docs/presence.md) -----------------------------------------------------
+
+/** A user on a topic: a user id within a tenant (`tenant_id` absent for a user without one). */
+export interface PresentUser {
+  readonly user_id: string;
+  readonly tenant_id?: string;
+}
+
+/** One user of PRESENCE_STATE, with their connections (tabs, devices) on every node. */
+export interface PresenceUser extends PresentUser {
+  readonly connections: number;
+}
+
+/** PRESENCE_STATE's payload: who is on a topic, as this connection may see it. */
+export interface PresenceState {
+  readonly topic: string;
+  /** Users listed. */
+  readonly count: number;
+  /** Sorted by `user_id`. */
+  readonly users: readonly PresenceUser[];
+  /** Every connection counted, anonymous ones included. */
+  readonly connections: number;
+  /** Anonymous connections: counted, never listed. */
+  readonly anonymous: number;
+}
+
 // -- the client ----------------------------------------------------------------------
 
 /** Connect to a gateway. Returns at once; the connection is made, and kept, in the background. */
@@ -232,6 +258,12 @@ export declare class Client {
   ): Unsubscribe;
   /** Round trip in ms. */
   ping(): Promise<number>;
+  /**
+   * Who is on `topic` (one this client is subscribed to), on every node.
+   * Rejects with the gateway's error: NOT_SUPPORTED (not tracked),
+   * VALIDATION_ERROR (not subscribed), BROKER_UNAVAILABLE.
+   */
+  presence(topic: string): Promise<PresenceState>;
   /** Close for good; resolves once stopped. */
   close(): Promise<void>;
 }
@@ -343,6 +375,35 @@ export declare function liveCollection<T = unknown>(
   topic: string,
   options: LiveCollectionOptions<T>,
 ): LiveCollection<T>;
+
+// -- live presence -----------------------------------------------------------------
+
+export interface LivePresenceOptions {
+  /** After each change: the users now, and the USER_JOINED / USER_LEFT that changed them (null after a PRESENCE). */
+  onChange?: (users: readonly PresentUser[], event: WebSocketEvent | null) => void;
+  /** The event versions of its subscription (see SubscribeOptions.versions). */
+  versions?: Versions | null;
+  /** A failed PRESENCE and failing listeners; default console.warn. */
+  onError?: (error: EventwireError) => void;
+}
+
+export declare class LivePresence {
+  constructor(client: Client, topic: string, options?: LivePresenceOptions);
+  readonly topic: string;
+  /** The users present, sorted by `user_id`; a new frozen array after each change. */
+  readonly users: readonly PresentUser[];
+  /** How many users are present (anonymous connections are never listed). */
+  readonly count: number;
+  /** The first PRESENCE applied; rejects with its error, or the subscription's. */
+  readonly ready: Promise<void>;
+  /** Ask PRESENCE again; resolves once applied. */
+  refresh(): Promise<void>;
+  /** Unsubscribe and stop; `users` keeps its last state. */
+  close(): void;
+}
+
+/** Keep the users on `topic` current: PRESENCE once, then USER_JOINED / USER_LEFT as set operations. */
+export declare function livePresence(client: Client, topic: string, options?: LivePresenceOptions): LivePresence;
 
 // -- helpers -------------------------------------------------------------------------
 

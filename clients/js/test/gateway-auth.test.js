@@ -5,26 +5,19 @@
  */
 
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
 import { after, before, test } from 'node:test';
 
 import { connect } from '../src/eventwire.js';
 import { startGateway } from './support/gateway.js';
+import { jwt } from './support/tokens.js';
 import { Inbox, withTimeout } from './support/wait.js';
 
 const SECRET = 'js-tests-secret-0123456789abcdefghijklmnop';
 let gateway;
 
-/** An HS256 JWT the gateway accepts (what `eventwire token create` mints). */
-function jwt(claims) {
-  const encode = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
-  const unsigned = `${encode({ alg: 'HS256', typ: 'JWT' })}.${encode(claims)}`;
-  return `${unsigned}.${createHmac('sha256', SECRET).update(unsigned).digest('base64url')}`;
-}
-
 function token(ttlSeconds) {
   const now = Math.floor(Date.now() / 1000);
-  return jwt({ sub: 'u1', subscribe: ['room:*'], iat: now, exp: now + ttlSeconds });
+  return jwt(SECRET, { sub: 'u1', subscribe: ['room:*'], iat: now, exp: now + ttlSeconds });
 }
 
 before(async () => {
@@ -55,7 +48,11 @@ test('a fresh token is sent with AUTH when the first one lapses', async () => {
     await errors.until((seen) => seen.some((e) => e.code === 'TOKEN_EXPIRED'), 5000, 'TOKEN_EXPIRED');
     await withTimeout(secondToken, 5000, 'the refresh');
     await new Promise((resolve) => setTimeout(resolve, 3300)); // past the grace: unrefreshed would be closed
-    await gateway.publish({ topic: 'room:lobby', event: 'USER_JOINED', data: { entity_id: 'u2', user_id: 'u2', payload: { user_id: 'u2', username: 'Bo' } } });
+    await gateway.publish({
+      topic: 'room:lobby',
+      event: 'USER_JOINED',
+      data: { entity_id: 'u2', user_id: 'u2', payload: { user_id: 'u2', username: 'Bo' } },
+    });
     const [event] = await inbox.take(1);
     assert.equal(event.topic, 'room:lobby');
     assert.equal(client.reconnects, 0); // the same connection all along

@@ -8,12 +8,16 @@ import {
   type EventwireError,
   type Gap,
   type LiveCollection,
+  type LivePresence,
+  type PresenceState,
+  type PresentUser,
   type Position,
   type Reconnected,
   type WebSocketEvent,
   backoffDelay,
   connect,
   liveCollection,
+  livePresence,
   mergePatch,
   shouldReconnect,
 } from 'eventwire';
@@ -125,6 +129,29 @@ liveCollection<Gift>(client, 'gift-list:9', {
   handlers: { GIFT_WRAPPED: (items, event) => items.delete(event.data.entity_id) },
   onError: (error) => console.warn(error.code === 'FETCH_FAILED'),
 });
+
+// presence: who is on a topic, asked once or kept current
+const presenceState: PresenceState = await client.presence('room:lobby');
+const tabs: number = presenceState.users[0]?.connections ?? 0;
+const tenant: string | undefined = presenceState.users[0]?.tenant_id;
+console.log(presenceState.count, presenceState.connections, presenceState.anonymous, tabs, tenant);
+const room: LivePresence = livePresence(client, 'room:lobby', {
+  onChange: (users: readonly PresentUser[], event) =>
+    console.log(
+      users.map((user) => user.user_id),
+      event?.event,
+    ),
+  onError: (error) => console.warn(error.code),
+});
+await room.ready;
+const members: readonly PresentUser[] = room.users;
+const howMany: number = room.count;
+await room.refresh();
+room.close();
+console.log(members, howMany);
+// @ts-expect-error the users are read-only for the application
+room.users.push({ user_id: 'x' });
+livePresence(client, 'room:lobby');
 
 // node: the `ws` package's constructor shape fits too
 declare class WsPackageSocket {
