@@ -4,7 +4,7 @@ The rate limit and the slow-consumer limit are raised: the load generator
 subscribes thousands of connections at once and, during a burst, may hold a
 few windows of events in its socket buffers.
 
-Usage: ``python -m bench.eventwire_server PORT``.
+Usage: ``python -m bench.eventwire_server PORT [BROKER_URL]`` (default ``memory://``).
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from eventwire.server import Gateway, Settings
 _MAX_OUTBOUND = 16 * 1024 * 1024
 
 
-async def serve(port: int) -> None:
+async def serve(port: int, broker: str) -> None:
     """Serve on ``port`` until SIGTERM or SIGINT."""
     settings = Settings(
         port=port,
+        broker=broker,
         insecure=True,
         commands_per_second=1e9,
         command_burst=10**9,
@@ -40,7 +41,8 @@ def main() -> None:
     """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("eventwire.auth").setLevel(logging.ERROR)
-    uvloop.run(serve(int(sys.argv[1])))
+    broker = sys.argv[2] if len(sys.argv) > 2 else "memory://"
+    uvloop.run(serve(int(sys.argv[1]), broker))
 
 
 if __name__ == "__main__":

@@ -4,26 +4,33 @@
  * Python clients cannot receive hundreds of thousands of frames a second, so
  * the load is generated and counted here, on one core, with one epoll loop.
  *
- * usage: loadgen MODE PORT CONNS CONNECT_TIMEOUT_S
+ * usage: loadgen MODE PORTS CONNS CONNECT_TIMEOUT_S [PUBLISHERS]
  *   MODE is "eventwire" (subscribe with a SUBSCRIBE command, publish with
  *   POST /v1/publish: {"events": [...]} for a batch, the event itself for one)
  *   or "baseline" (subscribers are confirmed by a "registered" frame, events
  *   are sent as text frames on /publish).
+ *   PORTS is one port, or several separated by commas (gateway nodes sharing
+ *   a broker): subscriber i connects to port i mod their number, and so
+ *   does publisher i.
+ *   PUBLISHERS (default 1) publisher connections take the batches in turn,
+ *   as the many publishers of a real deployment would.
  *
- * It opens CONNS subscribers and one publisher, then prints
+ * It opens CONNS subscribers and the publishers, then prints
  *   READY {json}
  * and reads commands on stdin, one per line, answering each with one line
  * of JSON on stdout:
  *   burst EVENTS BATCH WINDOW TIMEOUT_S   publish EVENTS as fast as they are
  *        delivered: batches of BATCH, at most WINDOW events not yet received
  *        by every subscriber (closed loop, so server buffers stay bounded).
- *        Each batch is one HTTP request (eventwire, pipelined on one
- *        keep-alive connection) or one write() of BATCH frames (baseline).
+ *        Each batch is one HTTP request (eventwire, pipelined on kept-alive
+ *        connections) or one write() of BATCH frames (baseline).
  *   rate EVENTS PER_SECOND TIMEOUT_S      publish one event every 1/PER_SECOND s
  *   quit
  *
  * Every event carries the publisher's CLOCK_MONOTONIC time ("bt", ns), so
- * each receipt yields one publish-to-receive latency sample.
+ * each receipt yields one publish-to-receive latency sample. The eventwire
+ * publisher also times every request to its response (the "ack" figures):
+ * what a publish costs the publisher, broker round trip included.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -50,6 +57,10 @@
 #define EVENT_SIZE 200            /* bytes of a delivered event */
 #define IDLE_TIMEOUT_NS (5LL * 1000000000LL) /* no receipt for this long ends a phase */
 #define MAX_CODE 5000
+#define MAX_PORTS 16
+#define MAX_ACKS (1u << 20)       /* acknowledgement samples kept per phase */
+#define ACK_RING 4096             /* requests in flight on one publisher, at most */
+#define MAX_PUBS 16
 
 #define WS_KEY "dGhlIHNhbXBsZSBub25jZQ=="
 #define WS_ACCEPT "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" /* RFC 6455's example pair */
@@ -74,12 +85,14 @@ typedef struct {
     uint8_t *frag;            /* a fragmented message being reassembled */
     size_t frag_len, frag_cap;
     uint64_t received;        /* events received in the current phase */
+    int64_t *sent;            /* a publisher's requests awaiting their responses: send times */
+    uint64_t sent_head, sent_tail;
 } conn_t;
 
 static enum mode g_mode;
-static int g_port, g_epfd;
-static conn_t *g_conns;       /* index = connection number; the publisher is last */
-static int g_nconns, g_nsubs;
+static int g_ports[MAX_PORTS], g_nports, g_epfd;
+static conn_t *g_conns;       /* index = connection number; the publishers are last */
+static int g_nconns, g_nsubs, g_npubs;
 static int g_opening, g_next_to_open;
 static int g_subs_open, g_subs_failed;
 static uint64_t g_received, g_other_frames;
@@ -96,6 +109,19 @@ static char g_stdin[4096];
 static size_t g_stdin_len;
 static int g_stdin_eof;
 static uint32_t g_rng = 2463534242u;
+static int64_t *g_acks;
+static size_t g_nacks;
+
+/* Connection i's port: subscribers and publishers each spread over the ports. */
+static int port_of(int i) {
+    return i >= g_nsubs ? g_ports[(i - g_nsubs) % g_nports] : g_ports[i % g_nports];
+}
+
+static int publishers_open(void) {
+    int open = 0;
+    for (int i = g_nsubs; i < g_nconns; i++) open += g_conns[i].state == OPEN;
+    return open;
+}
 
 static int64_t now_ns(void) {
     struct timespec ts;
@@ -222,7 +248,7 @@ static void open_one(int i) {
     if (fd < 0) die("socket");
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_port)};
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port_of(i))};
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     c->fd = fd;
     c->state = CONNECTING;
@@ -254,7 +280,7 @@ static void on_connected(conn_t *c) {
                      "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Key: " WS_KEY "\r\n"
                      "Sec-WebSocket-Version: 13\r\n\r\n",
-                     path, g_port);
+                     path, port_of((int)(c - g_conns)));
     c->state = HANDSHAKE;
     conn_send(c, req, (size_t)n);
 }
@@ -370,8 +396,8 @@ static size_t parse_frames(conn_t *c, const uint8_t *p, size_t len, int64_t now)
     return off;
 }
 
-/* The eventwire publisher's HTTP responses: count them, keep the first failure. */
-static size_t parse_http(const uint8_t *p, size_t len) {
+/* An eventwire publisher's HTTP responses: count and time them, keep the first failure. */
+static size_t parse_http(conn_t *c, const uint8_t *p, size_t len) {
     size_t off = 0;
     for (;;) {
         const uint8_t *end = memmem(p + off, len - off, "\r\n\r\n", 4);
@@ -383,6 +409,10 @@ static size_t parse_http(const uint8_t *p, size_t len) {
         if (!cl) cl = memmem(p + off, head, "Content-Length:", 15);
         if (cl) body = (size_t)strtoul((const char *)cl + 15, NULL, 10);
         if (len - off < head + body) break;
+        if (c->sent_tail < c->sent_head) { /* responses come in request order */
+            int64_t sent = c->sent[c->sent_tail++ % ACK_RING];
+            if (g_nacks < MAX_ACKS) g_acks[g_nacks++] = now_ns() - sent;
+        }
         if (status == 200) {
             g_http_ok++;
         } else {
@@ -414,7 +444,7 @@ static size_t consume(conn_t *c, const uint8_t *p, size_t len, int64_t now) {
         }
         return head + parse_frames(c, p + head, len - head, now);
     }
-    if (c->publisher && g_mode == EVENTWIRE) return parse_http(p, len);
+    if (c->publisher && g_mode == EVENTWIRE) return parse_http(c, p, len);
     return parse_frames(c, p, len, now);
 }
 
@@ -506,9 +536,19 @@ static void init_pad(void) {
     g_pad[pad] = 0;
 }
 
+/* The next open publisher, in turn. */
+static conn_t *next_publisher(void) {
+    static int turn;
+    for (int k = 0; k < g_npubs; k++) {
+        conn_t *c = &g_conns[g_nsubs + turn++ % g_npubs];
+        if (c->state == OPEN) return c;
+    }
+    return NULL;
+}
+
 static void publish(int count) {
-    conn_t *pub = &g_conns[g_nsubs];
-    if (pub->state != OPEN) return;
+    conn_t *pub = next_publisher();
+    if (!pub) return;
     static uint8_t *buf;
     static size_t cap;
     size_t len = 0;
@@ -541,8 +581,9 @@ static void publish(int count) {
     int h = snprintf(head, sizeof head,
                      "POST /v1/publish HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
                      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-                     g_port, len - head_room);
+                     port_of((int)(pub - g_conns)), len - head_room);
     memcpy(buf + head_room - (size_t)h, head, (size_t)h);
+    if (pub->sent_head - pub->sent_tail < ACK_RING) pub->sent[pub->sent_head++ % ACK_RING] = now_ns();
     conn_send(pub, buf + head_room - h, len - head_room + (size_t)h);
     g_http_sent++;
 }
@@ -564,6 +605,8 @@ static void phase_begin(phase_t *ph, uint64_t events, int sample) {
     memset(g_close_codes, 0, sizeof g_close_codes);
     for (int i = 0; i < g_nsubs; i++) g_conns[i].received = 0;
     g_nsamples = 0;
+    g_nacks = 0;
+    for (int i = g_nsubs; i < g_nconns; i++) g_conns[i].sent_head = g_conns[i].sent_tail = 0;
     if (sample && !g_samples) {
         g_samples = malloc(MAX_SAMPLES * sizeof *g_samples);
         if (!g_samples) die("malloc samples");
@@ -582,10 +625,10 @@ static int cmp_i64(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static double percentile_ms(double q) {
-    if (!g_nsamples) return -1;
-    size_t k = (size_t)(q * (double)(g_nsamples - 1) + 0.5);
-    return (double)g_samples[k] / 1e6;
+static double percentile_ms(const int64_t *samples, size_t n, double q) {
+    if (!n) return -1;
+    size_t k = (size_t)(q * (double)(n - 1) + 0.5);
+    return (double)samples[k] / 1e6;
 }
 
 /* Print the phase's result as one JSON line. */
@@ -602,6 +645,7 @@ static void phase_end(const phase_t *ph, const char *kind, int timed_out, uint64
     }
     if (lo == UINT64_MAX) lo = 0;
     if (g_nsamples) qsort(g_samples, g_nsamples, sizeof *g_samples, cmp_i64);
+    if (g_nacks) qsort(g_acks, g_nacks, sizeof *g_acks, cmp_i64);
     printf("{\"phase\":\"%s\",\"events\":%llu,\"published\":%llu,\"subscribers\":%d,"
            "\"received\":%llu,\"expected\":%llu,\"other_frames\":%llu,\"span_s\":%.6f,"
            "\"deliveries_per_s\":%.1f,\"wall_s\":%.6f,\"cpu_s\":%.6f,\"cpu_pct\":%.1f,"
@@ -617,8 +661,11 @@ static void phase_end(const phase_t *ph, const char *kind, int timed_out, uint64
     for (const char *s = g_http_error; *s; s++)
         if (*s != '"' && *s != '\\' && (unsigned char)*s >= 32) putchar(*s);
     printf("\",\"latency_samples\":%zu,\"latency_p50_ms\":%.3f,\"latency_p99_ms\":%.3f,"
-           "\"latency_max_ms\":%.3f,\"close_codes\":{",
-           g_nsamples, percentile_ms(0.50), percentile_ms(0.99), percentile_ms(1.0));
+           "\"latency_max_ms\":%.3f,\"ack_samples\":%zu,\"ack_p50_ms\":%.3f,"
+           "\"ack_p99_ms\":%.3f,\"close_codes\":{",
+           g_nsamples, percentile_ms(g_samples, g_nsamples, 0.50),
+           percentile_ms(g_samples, g_nsamples, 0.99), percentile_ms(g_samples, g_nsamples, 1.0),
+           g_nacks, percentile_ms(g_acks, g_nacks, 0.50), percentile_ms(g_acks, g_nacks, 0.99));
     int first = 1;
     for (int code = 0; code < MAX_CODE; code++) {
         if (!g_close_codes[code]) continue;
@@ -684,18 +731,21 @@ static void run_rate(uint64_t events, double per_second, double timeout_s) {
 
 static void open_all(double timeout_s) {
     int64_t start = now_ns(), deadline = start + (int64_t)(timeout_s * 1e9);
-    open_one(g_nsubs); /* the publisher */
+    for (int i = g_nsubs; i < g_nconns; i++) open_one(i); /* the publishers */
     while (now_ns() < deadline) {
         while (g_next_to_open < g_nsubs && g_opening < MAX_PENDING) open_one(g_next_to_open++);
-        if (g_subs_open + g_subs_failed >= g_nsubs && g_conns[g_nsubs].state >= OPEN) break;
+        int pubs_done = 1;
+        for (int i = g_nsubs; i < g_nconns; i++) pubs_done &= g_conns[i].state >= OPEN;
+        if (g_subs_open + g_subs_failed >= g_nsubs && pubs_done) break;
         pump(10);
     }
     for (int i = 0; i < g_nsubs; i++)
         if (g_conns[i].state != OPEN && g_conns[i].state != CLOSED) conn_close(&g_conns[i], 0);
     for (int i = g_next_to_open; i < g_nsubs; i++) g_subs_failed++;
-    printf("READY {\"subscribers\":%d,\"failed\":%d,\"publisher\":%s,\"connect_s\":%.3f}\n",
-           g_subs_open, g_subs_failed, g_conns[g_nsubs].state == OPEN ? "true" : "false",
-           (double)(now_ns() - start) / 1e9);
+    printf("READY {\"subscribers\":%d,\"failed\":%d,\"publisher\":%s,\"publishers\":%d,"
+           "\"connect_s\":%.3f}\n",
+           g_subs_open, g_subs_failed, publishers_open() == g_npubs ? "true" : "false",
+           publishers_open(), (double)(now_ns() - start) / 1e9);
 }
 
 /* Abortive close: no TIME_WAIT, so later runs find free ephemeral ports. */
@@ -737,19 +787,36 @@ static int next_line(char *line, size_t cap) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 5) {
-        fprintf(stderr, "usage: loadgen eventwire|baseline PORT CONNS CONNECT_TIMEOUT_S\n");
+    if (argc != 5 && argc != 6) {
+        fprintf(stderr, "usage: loadgen eventwire|baseline PORT[,PORT...] CONNS CONNECT_TIMEOUT_S "
+                        "[PUBLISHERS]\n");
+        return 2;
+    }
+    g_npubs = argc == 6 ? atoi(argv[5]) : 1;
+    if (g_npubs < 1 || g_npubs > MAX_PUBS) {
+        fprintf(stderr, "loadgen: 1 to %d publishers\n", MAX_PUBS);
         return 2;
     }
     g_mode = strcmp(argv[1], "baseline") == 0 ? BASELINE : EVENTWIRE;
-    g_port = atoi(argv[2]);
+    for (char *p = argv[2]; g_nports < MAX_PORTS;) {
+        g_ports[g_nports++] = atoi(p);
+        char *comma = strchr(p, ',');
+        if (!comma) break;
+        p = comma + 1;
+    }
+    g_acks = malloc(MAX_ACKS * sizeof *g_acks);
+    if (!g_acks) die("malloc acks");
     g_nsubs = atoi(argv[3]);
-    g_nconns = g_nsubs + 1;
+    g_nconns = g_nsubs + g_npubs;
     setvbuf(stdout, NULL, _IOLBF, 0);
     g_conns = calloc((size_t)g_nconns, sizeof *g_conns);
     if (!g_conns) die("calloc");
     for (int i = 0; i < g_nconns; i++) g_conns[i].fd = -1;
-    g_conns[g_nsubs].publisher = 1;
+    for (int i = g_nsubs; i < g_nconns; i++) {
+        g_conns[i].publisher = 1;
+        g_conns[i].sent = malloc(ACK_RING * sizeof *g_conns[i].sent);
+        if (!g_conns[i].sent) die("malloc sent");
+    }
     init_pad();
     g_epfd = epoll_create1(0);
     if (g_epfd < 0) die("epoll_create1");

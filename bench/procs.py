@@ -1,4 +1,4 @@
-"""Child processes of the benchmark: the servers under test and the C load generator.
+"""Child processes of the benchmark: the servers under test, Redis and the C load generator.
 
 Every wait here has a deadline and every child is killed on the way out, so a
 hung server or load generator fails the run instead of hanging it.
@@ -10,13 +10,14 @@ import json
 import os
 import queue
 import resource
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -26,12 +27,14 @@ __all__ = [
     "SERVER_CORE",
     "BenchError",
     "LoadGen",
+    "Redis",
     "Server",
     "build_loadgen",
     "core_jiffies",
     "free_port",
     "raise_fd_limit",
     "running_loadgen",
+    "running_redis",
     "running_server",
 ]
 
@@ -107,17 +110,24 @@ def _terminate(process: subprocess.Popen[Any], grace: float) -> None:
 
 
 class Server:
-    """One server under test, pinned to its own core."""
+    """One server under test, pinned to ``core``; ``args`` follow its port (a broker URL)."""
 
-    def __init__(self, kind: str, port: int, log_path: Path) -> None:
+    def __init__(
+        self,
+        kind: str,
+        port: int,
+        log_path: Path,
+        core: int = SERVER_CORE,
+        args: Sequence[str] = (),
+    ) -> None:
         self.kind = kind
         self.port = port
         self.log_path = log_path
         self._log: IO[bytes] = log_path.open("wb")
-        argv = [sys.executable, "-m", f"bench.{kind}_server", str(port)]
+        argv = [sys.executable, "-m", f"bench.{kind}_server", str(port), *args]
         root = Path(__file__).resolve().parent.parent
         self.process = subprocess.Popen(
-            _pinned(SERVER_CORE, argv), cwd=root, stdout=self._log, stderr=subprocess.STDOUT
+            _pinned(core, argv), cwd=root, stdout=self._log, stderr=subprocess.STDOUT
         )
 
     def wait_listening(self, timeout: float) -> None:
@@ -162,8 +172,10 @@ class Server:
 
 
 @contextmanager
-def running_server(kind: str, port: int, log_path: Path) -> Iterator[Server]:
-    server = Server(kind, port, log_path)
+def running_server(
+    kind: str, port: int, log_path: Path, core: int = SERVER_CORE, args: Sequence[str] = ()
+) -> Iterator[Server]:
+    server = Server(kind, port, log_path, core, args)
     try:
         server.wait_listening(timeout=30)
         yield server
@@ -174,9 +186,17 @@ def running_server(kind: str, port: int, log_path: Path) -> Iterator[Server]:
 class LoadGen:
     """The C load generator: commands on stdin, one JSON line per answer on stdout."""
 
-    def __init__(self, binary: Path, mode: str, port: int, conns: int, log_path: Path) -> None:
+    def __init__(
+        self,
+        binary: Path,
+        mode: str,
+        ports: Sequence[int],
+        conns: int,
+        log_path: Path,
+        publishers: int = 1,
+    ) -> None:
         self._log: IO[bytes] = log_path.open("wb")
-        argv = [str(binary), mode, str(port), str(conns), "120"]
+        argv = [str(binary), mode, ",".join(map(str, ports)), str(conns), "120", str(publishers)]
         self.process = subprocess.Popen(
             _pinned(LOADGEN_CORE, argv),
             stdin=subprocess.PIPE,
@@ -237,10 +257,74 @@ class LoadGen:
 
 @contextmanager
 def running_loadgen(
-    binary: Path, mode: str, port: int, conns: int, log_path: Path
+    binary: Path,
+    mode: str,
+    port: int | Sequence[int],
+    conns: int,
+    log_path: Path,
+    publishers: int = 1,
 ) -> Iterator[LoadGen]:
-    loadgen = LoadGen(binary, mode, port, conns, log_path)
+    """The load generator; with several ports, subscribers and publishers are spread over them."""
+    ports = [port] if isinstance(port, int) else list(port)
+    loadgen = LoadGen(binary, mode, ports, conns, log_path, publishers)
     try:
         yield loadgen
     finally:
         loadgen.stop()
+
+
+class Redis:
+    """A redis-server of the bench's own on 127.0.0.1:``port``, saving nothing.
+
+    Never the machine's shared Redis: each broker run starts one, so no key
+    of another run (or of anyone else) is in its way.
+    """
+
+    def __init__(self, port: int, workdir: Path, core: int) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise BenchError("redis-server is not on PATH (make system-deps installs it)")
+        self.port = port
+        self.log_path = workdir / f"redis-{port}.log"
+        self._log: IO[bytes] = self.log_path.open("wb")
+        argv = [
+            binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir),
+            "--save", "", "--appendonly", "no", "--protected-mode", "no",
+        ]  # fmt: skip
+        self.process = subprocess.Popen(
+            _pinned(core, argv), stdout=self._log, stderr=subprocess.STDOUT
+        )
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def wait_answering(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise BenchError(f"redis-server exited early; see {self.log_path}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(64).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.02)
+        raise BenchError(f"redis-server did not answer within {timeout:.0f}s")
+
+    def stop(self) -> None:
+        _terminate(self.process, grace=5)
+        self._log.close()
+
+
+@contextmanager
+def running_redis(workdir: Path, core: int) -> Iterator[Redis]:
+    """A fresh redis-server on a free port, pinned to ``core``; stopped afterwards."""
+    redis = Redis(free_port(), workdir, core)
+    try:
+        redis.wait_answering(timeout=10)
+        yield redis
+    finally:
+        redis.stop()

@@ -7,22 +7,26 @@ are always those of one real run, baseline included.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import platform
-import textwrap
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from bench.cluster import ClusterResults
+from bench.cluster_report import cluster_problems, cluster_section
+from bench.formatting import busy, count, kib, ms, rates, ratio, wrap
 from bench.scenarios import Burst, Fanout, Latency, Plan, ServerResults
 
 __all__ = ["Report", "machine_facts"]
 
 
 def machine_facts() -> dict[str, str]:
-    """What the figures depend on: CPU, kernel, interpreter, libraries."""
+    """What the figures depend on: CPU, kernel, interpreter, libraries, and the machine's load.
+
+    Call it before the run: the load average is then other processes' work.
+    """
     model = "unknown CPU"
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
@@ -33,9 +37,10 @@ def machine_facts() -> dict[str, str]:
     memory = "unknown"
     meminfo = Path("/proc/meminfo")
     if meminfo.exists():
-        kib = int(meminfo.read_text().split("MemTotal:", 1)[1].split()[0])
-        memory = f"{kib / 2**20:.0f} GiB"
+        total_kib = int(meminfo.read_text().split("MemTotal:", 1)[1].split()[0])
+        memory = f"{total_kib / 2**20:.0f} GiB"
     return {
+        "load_before": f"{os.getloadavg()[0]:.2f}",
         "cores": str(os.cpu_count()),
         "memory": memory,
         "cpu": model,
@@ -47,21 +52,6 @@ def machine_facts() -> dict[str, str]:
     }
 
 
-def _busy(run: Fanout | Latency) -> str:
-    return f"{run.server_core_busy_pct:.0f}% (Python {run.server_user_pct:.0f}%)"
-
-
-def _ratio(eventwire: float, baseline: float) -> str:
-    return f"{eventwire / baseline:.2f}x" if baseline > 0 else "n/a"
-
-
-def _rates(run: Fanout) -> str:
-    """The median, with the range over trials: the figures move by 10-20% between runs."""
-    each = [float(trial["deliveries_per_s"]) for trial in run.trials]
-    low, high = math.floor(min(each) / 1000), math.ceil(max(each) / 1000)
-    return f"{run.deliveries_per_s:,.0f} ({low}k-{high}k)"
-
-
 def _fanout_name(subscribers: int, burst: Burst) -> str:
     """A throughput row's name, which says whether eventwire's publishes were batched."""
     if burst.batch == 1:
@@ -70,16 +60,8 @@ def _fanout_name(subscribers: int, burst: Burst) -> str:
 
 
 def _fanout_row(name: str, base: Fanout, ew: Fanout) -> str:
-    ratio = _ratio(ew.deliveries_per_s, base.deliveries_per_s)
-    return f"| {name} (higher is better) | {_rates(base)} | {_rates(ew)} | {ratio} |"
-
-
-def _ms(value: float) -> str:
-    return f"{value:.1f} ms"
-
-
-def _kib(value: float) -> str:
-    return f"{value:.1f} KiB"
+    shown = ratio(ew.deliveries_per_s, base.deliveries_per_s)
+    return f"| {name} (higher is better) | {rates(base)} | {rates(ew)} | {shown} |"
 
 
 @dataclass(slots=True)
@@ -88,6 +70,8 @@ class Report:
     plan: Plan
     baseline: ServerResults
     eventwire: ServerResults
+    cluster: ClusterResults | None
+    """Several nodes through a broker; None when that part was not run."""
     elapsed_s: float
     generated: str
 
@@ -99,7 +83,7 @@ class Report:
         return data
 
     def _row(self, metric: str, base: float, ew: float, show: Any) -> str:
-        return f"| {metric} | {show(base)} | {show(ew)} | {_ratio(ew, base)} |"
+        return f"| {metric} | {show(base)} | {show(ew)} | {ratio(ew, base)} |"
 
     def _fanouts(self) -> list[tuple[str, Fanout, Fanout]]:
         """The throughput runs in table order: one event per publish first, then batched."""
@@ -121,19 +105,19 @@ class Report:
                 f"latency p50, {plan.large:,} subscribers at {rate} (lower is better)",
                 b.latency.p50_ms,
                 e.latency.p50_ms,
-                _ms,
+                ms,
             ),
             self._row(
                 f"latency p99, {plan.large:,} subscribers at {rate} (lower is better)",
                 b.latency.p99_ms,
                 e.latency.p99_ms,
-                _ms,
+                ms,
             ),
             self._row(
                 f"memory per idle connection, {plan.large:,} subscribed (lower is better)",
                 b.memory.kib_per_connection,
                 e.memory.kib_per_connection,
-                _kib,
+                kib,
             ),
         ]
 
@@ -151,7 +135,7 @@ class Report:
         for name, base, ew in runs:
             rows.append(
                 f"| {name} | {base.loadgen_cpu_pct:.0f}% | {ew.loadgen_cpu_pct:.0f}% "
-                f"| {_busy(base)} | {_busy(ew)} |"
+                f"| {busy(base)} | {busy(ew)} |"
             )
         return rows
 
@@ -181,6 +165,8 @@ class Report:
         if self.eventwire.metrics:
             shown = ", ".join(f"`{k}` {v:g}" for k, v in sorted(self.eventwire.metrics.items()))
             lines.append(f"- eventwire counters: {shown}")
+        if self.cluster is not None:
+            lines += cluster_problems(self.cluster)
         return lines
 
     def _batching(self) -> str:
@@ -228,7 +214,7 @@ class Report:
             f"({lb.batch}, {lb.window} and {lb.events:,} at {plan.large:,}). Server buffers stay "
             "bounded, so what is timed is the server's fan-out. The figure is frames received "
             "by all subscribers over the time from the first receipt to the last, the median "
-            f"of {_count(plan.trials, 'burst')} after one warm-up burst; each row starts a "
+            f"of {count(plan.trials, 'burst')} after one warm-up burst; each row starts a "
             "fresh server.",
             f"**latency**: {plan.latency_events} events at {plan.latency_rate:g} events/s to "
             f"{plan.large:,} subscribers, one per request: {self._load_share()}. Each event "
@@ -245,7 +231,7 @@ class Report:
         ]
 
     def _duration(self) -> str:
-        return _count(round(self.elapsed_s / 60) or 1, "minute")
+        return count(round(self.elapsed_s / 60) or 1, "minute")
 
     def markdown(self) -> str:
         m = self.machine
@@ -255,12 +241,21 @@ class Report:
             "([bench/baseline_server.py](../bench/baseline_server.py)). The baseline is measured "
             "in the same run, by the same load generator, on the same machine, so the ratios "
             "hold even where the absolute figures would not on other hardware."
+            + (
+                ""
+                if self.cluster is None
+                else " [Several nodes through a broker](#several-nodes-through-a-broker) "
+                "compares eventwire with itself: two nodes on Redis against one, and Redis "
+                "against the in-memory broker."
+            )
         )
         machine = (
             f"Machine: {m['cores']} cores ({m['cpu']}), {m['memory']} of memory, Linux "
             f"{m['kernel']}, Python {m['python']}, websockets {m['websockets']}, uvloop "
             f"{m['uvloop']}. Both servers run on uvloop, pinned to core 0; the load generator "
-            "(and this script) to core 1. All traffic is on 127.0.0.1."
+            "(and this script) to core 1. All traffic is on 127.0.0.1. Load average over the "
+            f"minute before the run: {m['load_before']} (other work on the machine makes the "
+            "figures noisier)."
         )
         cpu_note = (
             "CPU time over wall time during each run. Load generator: getrusage; for "
@@ -274,60 +269,51 @@ class Report:
             [
                 "# Benchmarks",
                 "",
-                _wrap(
+                wrap(
                     f"Generated by `make bench` on {self.generated}, in one run of "
                     f"{self.elapsed_s / 60:.1f} minutes. Rerun it rather than edit this file."
                 ),
                 "",
-                _wrap(intro),
+                wrap(intro),
                 "",
-                _wrap(machine),
+                wrap(machine),
                 "",
                 "## Results",
                 "",
                 *self.table(),
                 "",
-                _wrap(
+                wrap(
                     "Ratios are eventwire's figure divided by the baseline's. deliveries/s is the "
                     "median of the bursts, their range in brackets."
                 ),
                 "",
-                _wrap(self._batching()),
+                wrap(self._batching()),
                 "",
                 "## What is measured",
                 "",
-                *(_wrap(item, bullet=True) for item in self._method()),
+                *(wrap(item, bullet=True) for item in self._method()),
                 "",
                 "## CPU use during each run",
                 "",
                 *self.cpu_table(),
                 "",
-                _wrap(cpu_note),
+                wrap(cpu_note),
                 "",
+                *([] if self.cluster is None else cluster_section(self.cluster)),
                 "## Problems observed",
                 "",
                 *self.problems(),
                 "",
                 "## Reproducing",
                 "",
-                _wrap(
+                wrap(
                     f"`make bench` (needs gcc and taskset; about {self._duration()}) "
                     "writes this file and "
-                    "`bench/out/results.json`, with every trial; server and load generator logs "
-                    "are in `bench/out/`. `python -m bench --quick` is a smoke test at small sizes "
-                    "that leaves this file alone."
+                    "`bench/out/results.json`, with every trial; server, Redis and load "
+                    "generator logs are in `bench/out/`. `python -m bench --quick` is a smoke "
+                    "test at small sizes, and `--only fanout` or `--only cluster` runs one part; "
+                    "both leave this file alone."
                 ),
                 "",
             ]
         )
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
-
-
-def _wrap(text: str, bullet: bool = False) -> str:
-    """A paragraph or list item wrapped at 88 columns, so the Markdown reads well as text."""
-    if bullet:
-        return textwrap.fill(text, 88, initial_indent="- ", subsequent_indent="  ")
-    return textwrap.fill(text, 88)

@@ -11,6 +11,7 @@ import re
 import statistics
 import time
 import urllib.request
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,15 @@ __all__ = [
     "Memory",
     "Plan",
     "ServerResults",
+    "fanout_problems",
+    "measure_fanout",
+    "measure_latency",
     "measure_server",
+    "phase_problems",
+    "run_phase",
+    "scrape_metrics",
+    "server_problems",
+    "wait_ready",
 ]
 
 LOADGEN_BUSY_PCT = 90.0
@@ -132,29 +141,55 @@ class ServerResults:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-def _phase(loadgen: LoadGen, server: Server, command: str, timeout: float) -> dict[str, Any]:
-    """One load generator phase, with the server's CPU use over it added."""
-    user_before, sys_before = server.cpu_seconds()
-    busy_before, total_before = core_jiffies(SERVER_CORE)
+def run_phase(
+    loadgen: LoadGen,
+    servers: Sequence[Server],
+    cores: Collection[int],
+    command: str,
+    timeout: float,
+) -> dict[str, Any]:
+    """One load generator phase, with the servers' CPU use over it added (summed)."""
+    cores = sorted(set(cores))
+    cpu_before = [server.cpu_seconds() for server in servers]
+    jiffies_before = [core_jiffies(core) for core in cores]
     result = loadgen.command(command, timeout + 30)
-    user_after, sys_after = server.cpu_seconds()
-    busy_after, total_after = core_jiffies(SERVER_CORE)
+    cpu_after = [server.cpu_seconds() for server in servers]
+    jiffies_after = [core_jiffies(core) for core in cores]
     wall = float(result["wall_s"]) or 1.0
-    user, kernel = user_after - user_before, sys_after - sys_before
+    user = sum(after[0] - before[0] for before, after in zip(cpu_before, cpu_after, strict=True))
+    kernel = sum(after[1] - before[1] for before, after in zip(cpu_before, cpu_after, strict=True))
+    busy = sum(a[0] - b[0] for b, a in zip(jiffies_before, jiffies_after, strict=True))
+    total = sum(a[1] - b[1] for b, a in zip(jiffies_before, jiffies_after, strict=True))
     result["server_cpu_pct"] = round(100 * (user + kernel) / wall, 1)
     result["server_user_pct"] = round(100 * user / wall, 1)
-    result["server_core_busy_pct"] = round(
-        100 * (busy_after - busy_before) / max(1, total_after - total_before), 1
-    )
+    result["server_core_busy_pct"] = round(100 * busy / max(1, total), 1)
     return result
 
 
-def _fanout(loadgen: LoadGen, server: Server, burst: Burst, plan: Plan) -> Fanout:
-    """A short warm-up burst, not counted, then ``plan.trials`` measured ones."""
-    timeout = plan.phase_timeout_s
+def measure_fanout(
+    loadgen: LoadGen,
+    servers: Sequence[Server],
+    cores: Collection[int],
+    burst: Burst,
+    trials: int,
+    timeout: float,
+) -> Fanout:
+    """A short warm-up burst, not counted, then ``trials`` measured ones."""
     warmup = Burst(max(burst.batch, burst.events // 10), burst.batch, burst.window)
-    warm = _phase(loadgen, server, warmup.command(timeout), timeout)
-    trials = [_phase(loadgen, server, burst.command(timeout), timeout) for _ in range(plan.trials)]
+    warm = run_phase(loadgen, servers, cores, warmup.command(timeout), timeout)
+    measured = [
+        run_phase(loadgen, servers, cores, burst.command(timeout), timeout) for _ in range(trials)
+    ]
+    return _summary(warm, measured)
+
+
+def _fanout(loadgen: LoadGen, server: Server, burst: Burst, plan: Plan) -> Fanout:
+    return measure_fanout(
+        loadgen, [server], [SERVER_CORE], burst, plan.trials, plan.phase_timeout_s
+    )
+
+
+def _summary(warm: dict[str, Any], trials: list[dict[str, Any]]) -> Fanout:
     return Fanout(
         subscribers=int(trials[0]["subscribers"]),
         deliveries_per_s=statistics.median(float(t["deliveries_per_s"]) for t in trials),
@@ -167,11 +202,29 @@ def _fanout(loadgen: LoadGen, server: Server, burst: Burst, plan: Plan) -> Fanou
 
 
 def _latency(loadgen: LoadGen, server: Server, plan: Plan) -> Latency:
-    command = f"rate {plan.latency_events} {plan.latency_rate} {plan.phase_timeout_s}"
-    raw = _phase(loadgen, server, command, plan.phase_timeout_s)
+    return measure_latency(
+        loadgen,
+        [server],
+        [SERVER_CORE],
+        plan.latency_events,
+        plan.latency_rate,
+        plan.phase_timeout_s,
+    )
+
+
+def measure_latency(
+    loadgen: LoadGen,
+    servers: Sequence[Server],
+    cores: Collection[int],
+    events: int,
+    rate: float,
+    timeout: float,
+) -> Latency:
+    """``events`` published one at a time at ``rate`` a second; every receipt is a sample."""
+    raw = run_phase(loadgen, servers, cores, f"rate {events} {rate} {timeout}", timeout)
     return Latency(
         subscribers=int(raw["subscribers"]),
-        events_per_s=plan.latency_rate,
+        events_per_s=rate,
         p50_ms=float(raw["latency_p50_ms"]),
         p99_ms=float(raw["latency_p99_ms"]),
         max_ms=float(raw["latency_max_ms"]),
@@ -183,13 +236,14 @@ def _latency(loadgen: LoadGen, server: Server, plan: Plan) -> Latency:
     )
 
 
-def _ready(loadgen: LoadGen, wanted: int) -> None:
+def wait_ready(loadgen: LoadGen, wanted: int) -> None:
+    """Wait until the load generator has ``wanted`` subscribers and its publisher."""
     ready = loadgen.ready(timeout=150)
     if not ready["publisher"] or int(ready["subscribers"]) < wanted:
         raise BenchError(f"only {ready['subscribers']} of {wanted} subscribed: {ready}")
 
 
-def _phase_problems(name: str, result: dict[str, Any]) -> list[str]:
+def phase_problems(name: str, result: dict[str, Any]) -> list[str]:
     """What in one phase's result says the server misbehaved or the figure is suspect."""
     found = []
     received, expected = int(result["received"]), int(result["expected"])
@@ -213,14 +267,14 @@ def _publishes(burst: Burst) -> str:
     return "one event per publish" if burst.batch == 1 else f"batches of {burst.batch}"
 
 
-def _fanout_problems(name: str, fanout: Fanout) -> list[str]:
-    found = _phase_problems(f"{name}, warm-up burst", fanout.warmup)
+def fanout_problems(name: str, fanout: Fanout) -> list[str]:
+    found = phase_problems(f"{name}, warm-up burst", fanout.warmup)
     for i, trial in enumerate(fanout.trials):
-        found += _phase_problems(f"{name}, burst {i + 1}", trial)
+        found += phase_problems(f"{name}, burst {i + 1}", trial)
     return found
 
 
-def _scrape_metrics(port: int) -> dict[str, float]:
+def scrape_metrics(port: int) -> dict[str, float]:
     """The gateway's non-zero drop, error and disconnect counters."""
     url = f"http://127.0.0.1:{port}/metrics"
     with urllib.request.urlopen(url, timeout=5) as response:
@@ -234,7 +288,7 @@ def _scrape_metrics(port: int) -> dict[str, float]:
     return found
 
 
-def _server_problems(server: Server) -> list[str]:
+def server_problems(server: Server) -> list[str]:
     """Anything the server logged, and an exit other than a clean one on SIGTERM."""
     found = []
     code = server.process.returncode
@@ -260,7 +314,7 @@ class _Run:
 
     def _finish(self, server: Server) -> None:
         if self.kind == "eventwire":
-            for name, value in _scrape_metrics(server.port).items():
+            for name, value in scrape_metrics(server.port).items():
                 self.metrics[name] = self.metrics.get(name, 0) + value
 
     def small(self, burst: Burst, tag: str = "") -> Fanout:
@@ -269,11 +323,11 @@ class _Run:
         log = self.out / f"{self.kind}-{n}{tag}"
         with running_server(self.kind, port, log.with_suffix(".server.log")) as server:
             with running_loadgen(self.binary, self.kind, port, n, log.with_suffix(".lg.log")) as lg:
-                _ready(lg, n)
+                wait_ready(lg, n)
                 fanout = _fanout(lg, server, burst, self.plan)
             self._finish(server)
-        self.problems += _server_problems(server)
-        self.problems += _fanout_problems(f"{n} subscribers, {_publishes(burst)}", fanout)
+        self.problems += server_problems(server)
+        self.problems += fanout_problems(f"{n} subscribers, {_publishes(burst)}", fanout)
         return fanout
 
     def large(self) -> tuple[Fanout, Latency, Memory]:
@@ -283,18 +337,18 @@ class _Run:
             time.sleep(self.plan.settle_s)
             before = server.rss_kib()
             with running_loadgen(self.binary, self.kind, port, n, log.with_suffix(".lg.log")) as lg:
-                _ready(lg, n)
+                wait_ready(lg, n)
                 time.sleep(self.plan.settle_s)
                 memory = Memory(n, before, server.rss_kib())
                 fanout = _fanout(lg, server, self.plan.large_burst, self.plan)
                 time.sleep(self.plan.settle_s)
                 latency = _latency(lg, server, self.plan)
             self._finish(server)
-        self.problems += _server_problems(server)
-        self.problems += _fanout_problems(
+        self.problems += server_problems(server)
+        self.problems += fanout_problems(
             f"{n} subscribers, {_publishes(self.plan.large_burst)}", fanout
         )
-        self.problems += _phase_problems(f"{n} subscribers, latency", latency.raw)
+        self.problems += phase_problems(f"{n} subscribers, latency", latency.raw)
         return fanout, latency, memory
 
 
