@@ -164,7 +164,10 @@ class Link(LinkStatus):
     async def _session(self) -> None:
         conn = self._new_connection()
         self._conn = conn
-        await conn.connect()  # type: ignore[no-untyped-call]
+        # A peer that accepts and never answers (a failover behind an address, a
+        # proxy whose backend died) must not hold the reconnection forever.
+        async with asyncio.timeout(self._settings.health_interval + self._settings.health_timeout):
+            await conn.connect()  # type: ignore[no-untyped-call]
         self._state = LinkState.SYNCING
         commands = [(b"SUBSCRIBE", self._keys.channel(t)) for t in self._interests.topics]
         commands += [(b"PSUBSCRIBE", self._keys.glob(p)) for p in self._interests.patterns]
