@@ -7,6 +7,7 @@ from eventwire.client.errors import (
     RequestTimeout,
     ServerError,
     SubscribeRefused,
+    VersionsConflict,
 )
 from eventwire.client.publisher import (
     Batch,
@@ -22,6 +23,7 @@ from eventwire.client.publisher import (
 from eventwire.client.reconnect import Reconnected, ReconnectHandler, backoff_delay
 from eventwire.client.streams import Gap, TopicPosition, TopicStream
 from eventwire.client.subscription import Handler, Subscription
+from eventwire.client.versions import Versions
 
 __all__ = [
     "Batch",
@@ -47,5 +49,7 @@ __all__ = [
     "Subscription",
     "TopicPosition",
     "TopicStream",
+    "Versions",
+    "VersionsConflict",
     "backoff_delay",
 ]

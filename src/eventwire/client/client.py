@@ -21,7 +21,7 @@ import contextlib
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Self, TypeVar
 
 import orjson
@@ -37,6 +37,7 @@ from eventwire.client.errors import (
     RequestTimeout,
     ServerError,
     SubscribeRefused,
+    VersionsConflict,
 )
 from eventwire.client.publisher import Published, Sender
 from eventwire.client.reconnect import Reconnected, ReconnectHandler, Signal, backoff_delay, notify
@@ -44,6 +45,15 @@ from eventwire.client.requests import Answer, Requests
 from eventwire.client.router import Router
 from eventwire.client.streams import Gap, TopicPosition
 from eventwire.client.subscription import Handler, Subscription
+from eventwire.client.versions import (
+    FROM_CONNECTION,
+    Declared,
+    FromConnection,
+    Versions,
+    check_versions,
+    subscription_versions,
+    versions_key,
+)
 from eventwire.codes import should_reconnect
 from eventwire.envelope import Event
 from eventwire.errors import ClientError, ConnectionLost, PublishFailed
@@ -59,7 +69,6 @@ TokenProvider = Callable[[], str | Awaitable[str]]
 H = TypeVar("H", bound=Handler)
 
 _MAX_TOPICS_PER_COMMAND = 1000
-_SORTED = orjson.OPT_SORT_KEYS
 _ABNORMAL = 1006
 
 
@@ -92,6 +101,9 @@ class Client:
     default) a resubscription sends each topic's position as ``since``, and
     the gateway replays what was missed through the same subscription (no
     gap); when it cannot, the gap is reported with ``history_lost``.
+
+    ``versions`` declares the event versions every subscription reads
+    (``{"*": [1]}``) unless it declares its own; see ``subscribe``.
     """
 
     def __init__(
@@ -111,8 +123,10 @@ class Client:
         get_token: TokenProvider | None = None,
         catalog: Catalog | None = None,
         recover: bool = True,
+        versions: Versions | None = None,
     ) -> None:
         self._endpoints = Endpoints(url)
+        self._connection_versions: Declared = None if versions is None else check_versions(versions)
         self.recover = recover
         self.token = token
         self.get_token = get_token
@@ -135,7 +149,8 @@ class Client:
         self._requests = Requests()
         self._router = Router(self._deliver)
         self._on_subs: dict[str, Subscription] = {}
-        self._versions: dict[str, dict[str, list[int]]] = {}
+        self._versions: dict[str, Declared] = {}
+        """The versions each topic is held with: those of its first subscription."""
         self._tasks: set[asyncio.Task[Any]] = set()
         self._changed = Signal()
         self._closed = False
@@ -201,6 +216,7 @@ class Client:
             await asyncio.wait(tasks)
         self._connection_lost(1000, "client closed")
         subscriptions = self._router.clear()
+        self._versions.clear()
         for sub in subscriptions:
             sub._end()
         await asyncio.gather(*(sub._stop_handlers(grace=1.0) for sub in subscriptions))
@@ -233,31 +249,35 @@ class Client:
     # -- subscriptions -----------------------------------------------------------
 
     async def subscribe(
-        self, *topics: str, versions: Mapping[str, list[int]] | None = None
+        self, *topics: str, versions: Versions | FromConnection | None = FROM_CONNECTION
     ) -> Subscription:
         """Subscribe to ``topics`` and return the subscription that receives their events.
 
         ``versions`` declares the event versions this code reads, by event key
         (``{"room.MESSAGE_POSTED": [1], "*": [1, 2]}``, see the protocol); a
         gateway with a catalog converts events to the highest one accepted.
-        It is kept for resubscribing after a reconnection.
+        It goes over the client's ``versions`` key by key; left out, the
+        client's apply; None reads events as published. It is kept for
+        resubscribing after a reconnection.
 
-        Raises SubscribeRefused (code INVALID_TOPIC, RESERVED_TOPIC, ...) when
-        the gateway refuses any of them, and then no topic of this call stays
-        subscribed; RequestTimeout or ConnectionLost when there is no answer.
+        The subscriptions of one topic share the gateway's subscription:
+        subscribing a topic already held with other versions raises
+        VersionsConflict, and nothing is sent. A malformed ``versions`` raises
+        ValueError. Raises SubscribeRefused (code INVALID_TOPIC,
+        RESERVED_TOPIC, ...) when the gateway refuses any of the topics, and
+        then no topic of this call stays subscribed; RequestTimeout or
+        ConnectionLost when there is no answer.
         """
         if not topics:
             raise ValueError("subscribe to at least one topic")
-        if versions is not None:
-            for topic in topics:
-                self._versions[topic] = dict(versions)
+        declared = subscription_versions(self._connection_versions, versions)
         sub = Subscription(tuple(dict.fromkeys(topics)), self._unsubscribe, self.max_queue)
-        self._router.add(sub)
+        self._route(sub, declared)
         try:
             await self._subscribe_topics(list(sub.topics))
         except BaseException as exc:
             refused = set(exc.refused) if isinstance(exc, SubscribeRefused) else set()
-            gone = [t for t in self._router.remove(sub) if t not in refused]
+            gone = [t for t in self._unroute(sub) if t not in refused]
             sub._end()
             if gone and self.connected and isinstance(exc, ClientError):
                 with contextlib.suppress(ClientError):
@@ -268,17 +288,19 @@ class Client:
     def on(self, topic: str, event: str | None = None) -> Callable[[H], H]:
         """Decorator: call the handler for every ``event`` of ``topic`` (every event when None).
 
-        The topic is subscribed on ``connect()``; registered while connected,
-        it is subscribed in the background and a refusal lands in ``errors``.
+        The topic is subscribed on ``connect()``, with the client's
+        ``versions``; registered while connected, it is subscribed in the
+        background and a refusal lands in ``errors``. A topic already held
+        with other versions raises VersionsConflict.
         """
 
         def register(handler: H) -> H:
             sub = self._on_subs.get(topic)
             if sub is None:
-                sub = self._on_subs[topic] = Subscription(
-                    (topic,), self._unsubscribe, self.max_queue
-                )
-                if self._router.add(sub) and self.connected:
+                sub = Subscription((topic,), self._unsubscribe, self.max_queue)
+                new = self._route(sub, self._connection_versions)
+                self._on_subs[topic] = sub
+                if new and self.connected:
                     self._spawn(self._subscribe_quietly([topic]))
             sub.on(event, handler)
             return handler
@@ -364,8 +386,28 @@ class Client:
         state: dict[str, Any] = answer.payload
         return state
 
-    async def _unsubscribe(self, sub: Subscription) -> None:
+    def _route(self, sub: Subscription, declared: Declared) -> list[str]:
+        """Route ``sub``'s topics, held with ``declared``; return the topics new to the client.
+
+        Raises VersionsConflict, changing nothing, when a topic is held with others.
+        """
+        for topic in sub.topics:
+            if topic in self._versions and self._versions[topic] != declared:
+                raise VersionsConflict(topic, self._versions[topic], declared)
+        new = self._router.add(sub)
+        for topic in new:
+            self._versions[topic] = declared
+        return new
+
+    def _unroute(self, sub: Subscription) -> list[str]:
+        """Stop routing ``sub``; return the topics nobody holds any more, free of their versions."""
         gone = self._router.remove(sub)
+        for topic in gone:
+            self._versions.pop(topic, None)
+        return gone
+
+    async def _unsubscribe(self, sub: Subscription) -> None:
+        gone = self._unroute(sub)
         sub._end()
         if gone and self.connected:
             with contextlib.suppress(ConnectionLost):
@@ -377,9 +419,7 @@ class Client:
         errors: list[ServerError] = []
         by_versions: dict[str, list[str]] = {}  # one SUBSCRIBE per distinct `versions`
         for topic in topics:
-            declared = self._versions.get(topic)
-            key = "" if declared is None else orjson.dumps(declared, option=_SORTED).decode()
-            by_versions.setdefault(key, []).append(topic)
+            by_versions.setdefault(versions_key(self._versions.get(topic)), []).append(topic)
         for key, group in by_versions.items():
             for i in range(0, len(group), _MAX_TOPICS_PER_COMMAND):
                 chunk = group[i : i + _MAX_TOPICS_PER_COMMAND]
@@ -405,7 +445,7 @@ class Client:
                 self._record_error(error)
             for topic in exc.refused:  # handlers of a refused topic would wait forever
                 if (sub := self._on_subs.pop(topic, None)) is not None:
-                    self._router.remove(sub)
+                    self._unroute(sub)
                     sub._end(exc)
         except ClientError as exc:
             log.warning("subscribing %s failed: %s", topics, exc)

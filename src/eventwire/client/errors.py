@@ -9,7 +9,8 @@ catches everything the client raises::
     ├── CommandFailed          the gateway answered a command with ERROR
     │   └── SubscribeRefused   one or more topics of a SUBSCRIBE were refused
     ├── RequestTimeout         no answer to a command in time
-    └── GatewayUnreachable     no connection to the gateway (refused, DNS, timeout)
+    ├── GatewayUnreachable     no connection to the gateway (refused, DNS, timeout)
+    └── VersionsConflict       a topic already held was subscribed with other versions
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ __all__ = [
     "RequestTimeout",
     "ServerError",
     "SubscribeRefused",
+    "VersionsConflict",
 ]
 
 
@@ -88,3 +90,35 @@ class RequestTimeout(ClientError):
 
 class GatewayUnreachable(ClientError):
     """The gateway could not be reached: connection refused, DNS failure, timeout."""
+
+
+class VersionsConflict(ClientError):
+    """A topic already held was subscribed declaring other event versions.
+
+    The subscriptions of one topic share the gateway's subscription, and so
+    one version of each event: declare the same versions, or use another
+    client. Raised by ``subscribe`` before anything is sent; ``code`` is
+    ``VERSIONS_CONFLICT``, ``held`` and ``declared`` the two declarations
+    (None: as published).
+    """
+
+    code = "VERSIONS_CONFLICT"
+
+    def __init__(
+        self,
+        topic: str,
+        held: Mapping[str, list[int]] | None,
+        declared: Mapping[str, list[int]] | None,
+    ) -> None:
+        super().__init__(
+            f"{topic} is subscribed with versions {_shown(held)}; this subscription declares"
+            f" {_shown(declared)}. The subscriptions of a topic share its events:"
+            " declare the same versions, or use another client"
+        )
+        self.topic = topic
+        self.held = held
+        self.declared = declared
+
+
+def _shown(versions: Mapping[str, list[int]] | None) -> str:
+    return "none (as published)" if versions is None else str(dict(versions))
