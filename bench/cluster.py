@@ -102,7 +102,7 @@ class Layout:
     def describe(self) -> str:
         first, second = self.node_cores
         nodes = (
-            f"both nodes on core {first}, the one core a single node gets"
+            f"both nodes on core {first}"
             if self.shared
             else f"one node on core {first}, the second on core {second}"
         )
