@@ -5,6 +5,7 @@
     create_broker("memory://")                          # one process, the default
     create_broker("redis://127.0.0.1:6379/0")           # needs eventwire[redis]
     create_broker("redis://host/0?prefix=shop", history_size=100, history_age=600)
+    create_broker("redis+cluster://h1:7000,h2:7000/?prefix=shop")  # Redis Cluster
     create_broker("nats://127.0.0.1:4222")              # needs eventwire[nats]
     create_broker("nats://host:4222?stream=SHOP&prefix=shop")
 
@@ -70,7 +71,7 @@ __all__ = [
     "presence_of",
 ]
 
-_REDIS_SCHEMES = ("redis", "rediss", "unix")
+_REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
 _MISSING_REDIS = (
     "the Redis broker needs redis-py, which is not installed: pip install 'eventwire[redis]'"
 )

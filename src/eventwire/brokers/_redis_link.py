@@ -11,19 +11,25 @@ interest again; the ``Feed`` then fills what was missed from history.
 Commands go out on the same connection from any task; a command is written
 to the transport in one piece, so commands never interleave. Redis answers
 subscriptions in order, which is how confirmations are matched to waiters.
+
+On Redis Cluster a node holds one such link per shard (``_redis_cluster``):
+its ``Channels`` say which topics it carries, that they are sharded
+(``SSUBSCRIBE``), whether it carries the node's patterns, and whom to tell
+when the shard answers that a channel lives elsewhere now.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import AskError, ClusterDownError, MovedError, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 
 from eventwire.brokers._interest import Interests
 from eventwire.brokers._node import LinkState, LinkStatus, backoff
@@ -32,7 +38,7 @@ from eventwire.brokers._resume import Feed
 from eventwire.errors import BrokerError
 from eventwire.topics import is_pattern
 
-__all__ = ["Link", "LinkSettings"]
+__all__ = ["Channels", "Link", "LinkSettings"]
 
 log = logging.getLogger("eventwire.brokers.redis")
 
@@ -43,6 +49,48 @@ _CHUNK = 500
 
 class _Unresponsive(Exception):
     """The link stopped answering."""
+
+
+class _Moved(Exception):
+    """A shard no longer serves a channel of ours: the cluster's slots moved."""
+
+
+_TOPOLOGY = (MovedError, AskError, ClusterDownError, _Moved)
+"""What a shard answers when its slots moved (or the cluster is failing over)."""
+
+
+def _everything(topic: str) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Channels:
+    """What one link carries: which topics, over which commands, and the patterns or not.
+
+    The default is a whole Redis: every topic with ``SUBSCRIBE``, every
+    pattern with ``PSUBSCRIBE``. A shard's link on Redis Cluster carries the
+    topics whose slots it owns with ``SSUBSCRIBE`` (one channel per command:
+    a command may not cross slots), and calls ``on_moved`` when the shard
+    answers that a channel moved.
+    """
+
+    sharded: bool = False
+    carries: Callable[[str], bool] = _everything
+    patterns: bool = True
+    on_moved: Callable[[], None] | None = None
+    on_up: Callable[[], None] | None = None
+
+    @property
+    def subscribe(self) -> bytes:
+        return b"SSUBSCRIBE" if self.sharded else b"SUBSCRIBE"
+
+    @property
+    def unsubscribe(self) -> bytes:
+        return b"SUNSUBSCRIBE" if self.sharded else b"UNSUBSCRIBE"
+
+    @property
+    def message(self) -> bytes:
+        return b"smessage" if self.sharded else b"message"
 
 
 class LinkSettings:
@@ -76,15 +124,28 @@ class Link(LinkStatus):
         feed: Feed,
         settings: LinkSettings,
         name: str,
+        channels: Channels | None = None,
     ) -> None:
         super().__init__(name, interests)
         self._new_connection = connect
         self._keys = keys
         self._feed = feed
         self._settings = settings
+        self._channels = channels or Channels()
         self._conn: AbstractConnection | None = None
         self._batch = 0  # confirmations still owed to the (re)subscription of everything
         self._waiters: defaultdict[bytes, deque[asyncio.Future[None]]] = defaultdict(deque)
+        self._leaving: Counter[bytes] = Counter()  # sharded channels we unsubscribe from
+
+    def carries(self, name: str) -> bool:
+        """Whether ``name``, a topic or a pattern, is subscribed on this link."""
+        return self._channels.patterns if is_pattern(name) else self._channels.carries(name)
+
+    def needed(self) -> bool:
+        """Whether this link carries any interest of the node (its readiness counts)."""
+        if self._channels.patterns and self._interests.patterns:
+            return True
+        return any(self._channels.carries(topic) for topic in self._interests.topics)
 
     # -- interest ----------------------------------------------------------------
 
@@ -115,7 +176,9 @@ class Link(LinkStatus):
         if conn is None or self._state is LinkState.DOWN:
             return
         command, target = self._subscription(name)
-        undo = b"PUNSUBSCRIBE" if command == b"PSUBSCRIBE" else b"UNSUBSCRIBE"
+        undo = b"PUNSUBSCRIBE" if command == b"PSUBSCRIBE" else self._channels.unsubscribe
+        if undo == b"SUNSUBSCRIBE":
+            self._leaving[target] += 1  # its confirmation is not a moved slot
         try:
             await self._send(conn, [(undo, target)])
         except (OSError, RedisError) as exc:
@@ -124,7 +187,7 @@ class Link(LinkStatus):
     def _subscription(self, name: str) -> tuple[bytes, bytes]:
         if is_pattern(name):
             return b"PSUBSCRIBE", self._keys.glob(name)
-        return b"SUBSCRIBE", self._keys.channel(name)
+        return self._channels.subscribe, self._keys.channel(name)
 
     # -- the reader ----------------------------------------------------------------
 
@@ -139,6 +202,10 @@ class Link(LinkStatus):
                 raise
             except _Unresponsive as exc:
                 reason = str(exc)
+            except _TOPOLOGY as exc:
+                reason = f"the cluster's slots moved ({type(exc).__name__}: {exc})"
+                if self._channels.on_moved is not None:
+                    self._channels.on_moved()
             except (OSError, TimeoutError, RedisError, BrokerError) as exc:
                 reason = f"{type(exc).__name__}: {exc}"
             except Exception as exc:  # a bug must not leave the node deaf: log it, reconnect
@@ -169,8 +236,15 @@ class Link(LinkStatus):
         async with asyncio.timeout(self._settings.health_interval + self._settings.health_timeout):
             await conn.connect()  # type: ignore[no-untyped-call]
         self._state = LinkState.SYNCING
-        commands = [(b"SUBSCRIBE", self._keys.channel(t)) for t in self._interests.topics]
-        commands += [(b"PSUBSCRIBE", self._keys.glob(p)) for p in self._interests.patterns]
+        self._leaving.clear()
+        channels = self._channels
+        commands = [
+            (channels.subscribe, self._keys.channel(t))
+            for t in self._interests.topics
+            if channels.carries(t)
+        ]
+        if channels.patterns:
+            commands += [(b"PSUBSCRIBE", self._keys.glob(p)) for p in self._interests.patterns]
         self._batch = len(commands)
         if commands:
             await self._send(conn, _chunked(commands))
@@ -201,7 +275,7 @@ class Link(LinkStatus):
         if not isinstance(response, list) or not response:
             return  # PING's reply while subscribed to nothing
         kind = response[0]
-        if kind == b"message":
+        if kind == self._channels.message:
             topic = self._keys.name_of(response[1])
             if topic is not None and topic in self._interests.topics:
                 await self._deliver(topic, response[2])
@@ -213,8 +287,19 @@ class Link(LinkStatus):
                 and self._interests.pattern_copy_wanted(pattern, topic)
             ):
                 await self._deliver(topic, response[3])
-        elif kind in (b"subscribe", b"psubscribe"):
+        elif kind in (b"subscribe", b"ssubscribe", b"psubscribe"):
             await self._confirmed(kind, response[1])
+        elif kind == b"sunsubscribe":
+            self._left(response[1])
+
+    def _left(self, channel: bytes) -> None:
+        """A sharded channel is gone: ours to leave, or its slot moved to another shard."""
+        if self._leaving[channel] > 0:
+            self._leaving[channel] -= 1
+            return
+        topic = self._keys.name_of(channel)
+        if topic is not None and topic in self._interests.topics:
+            raise _Moved(f"the shard unsubscribed {channel!r}")
 
     async def _deliver(self, topic: str, data: bytes) -> None:
         try:
@@ -226,7 +311,7 @@ class Link(LinkStatus):
 
     async def _confirmed(self, kind: bytes, target: bytes) -> None:
         topic = self._keys.name_of(target)
-        if kind == b"subscribe" and topic is not None and topic in self._interests.topics:
+        if kind != b"psubscribe" and topic is not None and topic in self._interests.topics:
             await self._feed.catch_up(topic)
         if self._batch:
             self._batch -= 1
@@ -243,6 +328,8 @@ class Link(LinkStatus):
         self._state = LinkState.UP
         self._up.set()
         self._log_up(log)
+        if self._channels.on_up is not None:
+            self._channels.on_up()
 
     async def _drop(self) -> None:
         """Forget the connection; everyone waiting on it is released."""
@@ -271,12 +358,15 @@ class Link(LinkStatus):
 
 
 def _chunked(commands: list[tuple[bytes, bytes]]) -> list[tuple[bytes, ...]]:
-    """``SUBSCRIBE a``, ``SUBSCRIBE b`` … as a few commands of up to ``_CHUNK`` channels."""
+    """``SUBSCRIBE a``, ``SUBSCRIBE b`` … as a few commands of up to ``_CHUNK`` channels.
+
+    ``SSUBSCRIBE`` stays one channel per command: its channels may not cross slots.
+    """
     grouped: dict[bytes, list[bytes]] = {}
     for command, target in commands:
         grouped.setdefault(command, []).append(target)
-    return [
-        (command, *targets[i : i + _CHUNK])
-        for command, targets in grouped.items()
-        for i in range(0, len(targets), _CHUNK)
-    ]
+    chunked: list[tuple[bytes, ...]] = []
+    for command, targets in grouped.items():
+        size = 1 if command == b"SSUBSCRIBE" else _CHUNK
+        chunked += [(command, *targets[i : i + size]) for i in range(0, len(targets), size)]
+    return chunked

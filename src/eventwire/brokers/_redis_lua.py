@@ -2,17 +2,21 @@
 
 Pure data: no connection, no import of redis-py. Everything about one topic
 lives under one hash tag, ``{topic}``, so that a script touches one Redis
-Cluster slot and a sharded channel could share it::
+Cluster slot, and the topic's sharded channel lives on that slot too::
 
     <prefix>:{<topic>}:meta      hash: seq (last assigned), epoch
     <prefix>:{<topic>}:history   stream: ID "<seq>-<ms>", field b = body
-    <prefix>:{<topic>}           the Pub/Sub channel
+    <prefix>:{<topic>}           the Pub/Sub channel (sharded on Redis Cluster)
 
 ``seq`` and ``epoch`` live in one hash because Redis evicts and flushes
 whole keys: the counter can never come back from 0 under the old epoch.
 The stream ID carries the seq first, so ``XRANGE`` from ``<since+1>``
 finds a page directly, and Redis' clock in milliseconds second, which is
-what trimming by age reads. A live message is ``<seq>:<epoch>:<body>``.
+what trimming by age reads. A live message is ``<seq>:<epoch>:<body>``,
+sent as the publish script's ``LIVE`` argument says: ``PUBLISH`` on one
+Redis; ``SPUBLISH`` on Redis Cluster, where it stays on the topic's shard;
+both there when nodes may hold patterns, which only ``PSUBSCRIBE`` (not
+sharded, so heard from every shard) can match.
 """
 
 from __future__ import annotations
@@ -20,12 +24,22 @@ from __future__ import annotations
 import re
 
 __all__ = [
+    "CLASSIC",
     "HISTORY_SCRIPT",
     "POSITION_SCRIPT",
     "PUBLISH_SCRIPT",
+    "SHARDED",
+    "SHARDED_AND_CLASSIC",
     "RedisKeys",
     "parse_message",
 ]
+
+CLASSIC = "p"
+"""The publish script's ``LIVE``: ``PUBLISH`` only (one Redis)."""
+SHARDED = "s"
+"""``SPUBLISH`` only (Redis Cluster, no patterns)."""
+SHARDED_AND_CLASSIC = "sp"
+"""``SPUBLISH`` for the topic's subscribers, ``PUBLISH`` for the patterns' (Redis Cluster)."""
 
 # No glob character may appear, so the prefix is literal in PSUBSCRIBE globs too.
 _PREFIX_RE = re.compile(r"[A-Za-z0-9_.:-]+")
@@ -95,9 +109,10 @@ end
 PUBLISH_SCRIPT = (
     _COMMON
     + """
--- KEYS: meta, history. ARGV: channel, body, epoch candidate, max_len, max_age_ms.
--- Returns {seq, epoch}. Everything that can fail runs before the counter
--- moves, so a failed publish leaves no hole in the seqs.
+-- KEYS: meta, history. ARGV: channel, body, epoch candidate, max_len, max_age_ms,
+-- live ('p' PUBLISH, 's' SPUBLISH, 'sp' both). Returns {seq, epoch}.
+-- Everything that can fail runs before the counter moves, so a failed
+-- publish leaves no hole in the seqs.
 local meta, stream = KEYS[1], KEYS[2]
 local max_len, max_age = tonumber(ARGV[4]), tonumber(ARGV[5])
 redis.call('HSETNX', meta, 'epoch', ARGV[3])
@@ -116,7 +131,9 @@ if max_len > 0 then
   end
 end
 redis.call('HSET', meta, 'seq', string.format('%d', seq))
-redis.call('PUBLISH', ARGV[1], string.format('%d:', seq) .. epoch .. ':' .. ARGV[2])
+local message = string.format('%d:', seq) .. epoch .. ':' .. ARGV[2]
+if string.find(ARGV[6], 's', 1, true) then redis.call('SPUBLISH', ARGV[1], message) end
+if string.find(ARGV[6], 'p', 1, true) then redis.call('PUBLISH', ARGV[1], message) end
 return {seq, epoch}
 """
 )

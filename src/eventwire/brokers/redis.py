@@ -20,6 +20,12 @@ at once wait up to ``command_timeout`` for one, as when a restarted node's
 clients all subscribe at once) and never retry by themselves: a publish
 while Redis is unreachable raises BrokerUnavailable within
 ``connect_timeout`` or ``command_timeout``.
+
+On Redis Cluster (a ``redis+cluster://`` URL, ``_redis_cluster``) the
+commands go through redis-py's cluster client to the master of the topic's
+slot, the script sends the live message with ``SPUBLISH`` (and also
+``PUBLISH`` while patterns are on), and the node holds one link per shard
+master. Each topic's seq, history and channel live on its one slot.
 """
 
 from __future__ import annotations
@@ -34,14 +40,18 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import (
     BusyLoadingError,
+    ClusterDownError,
     ReadOnlyError,
+    RedisClusterException,
     RedisError,
+    TryAgainError,
 )
 from redis.exceptions import (
     ConnectionError as RedisConnectionError,
@@ -53,11 +63,20 @@ from redis.typing import EncodableT
 
 from eventwire.brokers._interest import Interests
 from eventwire.brokers._node import LinkedBroker, check_history, check_page
+from eventwire.brokers._redis_cluster import (
+    CLUSTER_SCHEMES,
+    ClusterLink,
+    ClusterUrl,
+    cluster_client,
+)
 from eventwire.brokers._redis_link import Link, LinkSettings
 from eventwire.brokers._redis_lua import (
+    CLASSIC,
     HISTORY_SCRIPT,
     POSITION_SCRIPT,
     PUBLISH_SCRIPT,
+    SHARDED,
+    SHARDED_AND_CLASSIC,
     RedisKeys,
 )
 from eventwire.brokers._resume import Feed
@@ -65,12 +84,14 @@ from eventwire.brokers.base import (
     BrokerUnavailable,
     HistoryPage,
     InboundHandler,
+    NotAvailable,
     Position,
     ResetHandler,
 )
 from eventwire.brokers.memory import DEFAULT_HISTORY_AGE, DEFAULT_HISTORY_SIZE
 from eventwire.brokers.presence.redis import RedisPresence
 from eventwire.errors import BrokerError
+from eventwire.topics import is_pattern
 
 __all__ = ["DEFAULT_PREFIX", "RedisBroker"]
 
@@ -85,18 +106,24 @@ _UNREACHABLE = (
     RedisTimeoutError,
     BusyLoadingError,
     ReadOnlyError,
+    ClusterDownError,
+    TryAgainError,
+    RedisClusterException,  # no seed answered, or a slot has no master
     OSError,
     TimeoutError,
 )
 """Errors that mean "not now" (down, restarting, loading, failing over), not "never"."""
 
 
-class RedisBroker(RedisPresence, LinkedBroker[Link]):
+class RedisBroker(RedisPresence, LinkedBroker[Link | ClusterLink]):
     """A node's link to Redis.
 
     ``url`` is a redis-py URL (``redis://[[user]:[password]@]host:port/db``,
-    ``rediss://`` for TLS, ``unix://``). ``prefix`` namespaces every key and
-    channel, so several gateways can share one Redis. Timings are seconds.
+    ``rediss://`` for TLS, ``unix://``), or a Redis Cluster's
+    (``redis+cluster://host:port,host:port/``, ``rediss+cluster://``; its
+    ``patterns=off`` refuses pattern interest and saves every publish its
+    classic copy). ``prefix`` namespaces every key and channel, so several
+    gateways can share one Redis. Timings are seconds.
     """
 
     _kind = "Redis"
@@ -117,6 +144,12 @@ class RedisBroker(RedisPresence, LinkedBroker[Link]):
     ) -> None:
         check_history(history_size, history_age)
         self.url = url
+        self.cluster = ClusterUrl(url) if urlsplit(url).scheme in CLUSTER_SCHEMES else None
+        """The Redis Cluster this node talks to; None for one Redis."""
+        if self.cluster is None:
+            self._live = CLASSIC
+        else:
+            self._live = SHARDED_AND_CLASSIC if self.cluster.patterns else SHARDED
         self.keys = RedisKeys(prefix)
         self.history_size = history_size
         self.history_age = history_age
@@ -127,10 +160,10 @@ class RedisBroker(RedisPresence, LinkedBroker[Link]):
         )
         self.interests = Interests()
         self._pool: ConnectionPool | None = None
-        self._client: Redis | None = None
+        self._client: Redis | RedisCluster | None = None
         self._scripts: dict[str, AsyncScript] = {}
         self._feed: Feed | None = None
-        self._link: Link | None = None
+        self._link: Link | ClusterLink | None = None
         self._reader: asyncio.Task[None] | None = None
 
     @property
@@ -148,21 +181,11 @@ class RedisBroker(RedisPresence, LinkedBroker[Link]):
         """Connect, then subscribe the node's link; BrokerUnavailable if Redis cannot be reached."""
         await self.close()
         connect_timeout, command_timeout = self._timeouts
-        self._pool = BlockingConnectionPool.from_url(
-            self.url,
-            max_connections=POOL_SIZE,
-            timeout=command_timeout,  # waiting for a free connection, then BrokerUnavailable
-            socket_connect_timeout=connect_timeout,
-            socket_timeout=command_timeout,
-            retry=Retry(NoBackoff(), 0),  # a publish is not idempotent: never resend it
-            protocol=2,
-            client_name="eventwire",
-        )
-        self._client = Redis(connection_pool=self._pool)
+        client = self._client = self._connect()
         self._scripts = {
-            "publish": self._client.register_script(PUBLISH_SCRIPT),
-            "position": self._client.register_script(POSITION_SCRIPT),
-            "history": self._client.register_script(HISTORY_SCRIPT),
+            "publish": client.register_script(PUBLISH_SCRIPT),
+            "position": client.register_script(POSITION_SCRIPT),
+            "history": client.register_script(HISTORY_SCRIPT),
         }
         try:
             await self.ping()
@@ -170,14 +193,27 @@ class RedisBroker(RedisPresence, LinkedBroker[Link]):
             await self.close()
             raise
         self._feed = Feed(on_event, self.history, on_reset)
-        self._link = Link(
-            self._link_connection,
-            self.keys,
-            self.interests,
-            self._feed,
-            self._link_settings,
-            name=f"redis broker {self.shown_url}",
-        )
+        name = f"redis broker {self.shown_url}"
+        if isinstance(client, RedisCluster):
+            assert self.cluster is not None
+            self._link = ClusterLink(
+                client,
+                self.keys,
+                self.interests,
+                self._feed,
+                self._link_settings,
+                name,
+                patterns=self.cluster.patterns,
+            )
+        else:
+            self._link = Link(
+                self._link_connection,
+                self.keys,
+                self.interests,
+                self._feed,
+                self._link_settings,
+                name,
+            )
         self._reader = asyncio.get_running_loop().create_task(self._link.run())
         try:
             async with asyncio.timeout(connect_timeout + command_timeout):
@@ -205,6 +241,28 @@ class RedisBroker(RedisPresence, LinkedBroker[Link]):
         if pool is not None:
             await pool.disconnect()
 
+    def _connect(self) -> Redis | RedisCluster:
+        """The command client: a bounded pool that never resends (a publish is not idempotent)."""
+        connect_timeout, command_timeout = self._timeouts
+        if self.cluster is not None:
+            return cluster_client(
+                self.cluster,
+                turns=POOL_SIZE,
+                connect_timeout=connect_timeout,
+                command_timeout=command_timeout,
+            )
+        self._pool = BlockingConnectionPool.from_url(
+            self.url,
+            max_connections=POOL_SIZE,
+            timeout=command_timeout,  # waiting for a free connection, then BrokerUnavailable
+            socket_connect_timeout=connect_timeout,
+            socket_timeout=command_timeout,
+            retry=Retry(NoBackoff(), 0),
+            protocol=2,
+            client_name="eventwire",
+        )
+        return Redis(connection_pool=self._pool)
+
     def _link_connection(self) -> AbstractConnection:
         """A connection of its own for Pub/Sub, outside the pool, never retried by redis-py."""
         assert self._pool is not None
@@ -223,10 +281,20 @@ class RedisBroker(RedisPresence, LinkedBroker[Link]):
             secrets.token_hex(8),
             self.history_size,
             self._max_age_ms,
+            self._live,
         ]
         with self._converted("publish"):
             seq, _ = await self._script("publish")(keys=self._topic_keys(topic), args=args)
         return int(seq)
+
+    async def add_interest(self, topic: str) -> None:
+        """As ``LinkedBroker``; NotAvailable for a pattern on a cluster with ``patterns=off``."""
+        if self.cluster is not None and not self.cluster.patterns and is_pattern(topic):
+            raise NotAvailable(
+                f"pattern interest {topic!r}: the Redis Cluster broker runs with"
+                " patterns=off, so no publish sends the copy that patterns hear"
+            )
+        await super().add_interest(topic)
 
     async def position(self, topic: str) -> Position:
         with self._converted("position"):

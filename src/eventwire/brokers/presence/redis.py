@@ -33,7 +33,7 @@ from eventwire.brokers.base import BrokerUnavailable, PresenceRead, PresenceUpda
 from eventwire.brokers.presence import RETENTION
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
+    from redis.asyncio import Redis, RedisCluster
 
     from eventwire.brokers._redis_lua import RedisKeys
 
@@ -159,11 +159,11 @@ _RETAIN_MS = round(RETENTION * 1000)
 class RedisPresence:
     """The ``Presence`` capability of ``RedisBroker``, mixed into it."""
 
-    _presence_scripts: tuple[Redis, AsyncScript, AsyncScript] | None = None
+    _presence_scripts: tuple[Redis | RedisCluster, AsyncScript, AsyncScript] | None = None
 
     if TYPE_CHECKING:
         keys: RedisKeys
-        _client: Redis | None
+        _client: Redis | RedisCluster | None
 
         def _converted(self, what: str) -> contextlib.AbstractContextManager[None]: ...
 

@@ -1,0 +1,137 @@
+"""Gateways on a Redis Cluster of three masters: sharded fan-out, and a shard's link lost.
+
+The cluster starts once for the module; each test keeps its keys and
+channels under a prefix of its own. Topics are picked so that each master
+serves some of them, and the shards' own counts show where subscriptions
+and messages went.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+
+from eventwire.testing import TestClient
+from tests.integration.conftest import (
+    TIMEOUT,
+    StartGateway,
+    counters,
+    event,
+    eventually,
+    expect_seqs,
+    gateways_on,
+)
+from tests.integration.redisclusterproc import ClusterMaster, RedisClusterProcess, running_cluster
+
+_prefixes = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterProcess]:
+    with running_cluster(tmp_path_factory.mktemp("redis-cluster")) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"gw{next(_prefixes)}"
+
+
+@pytest.fixture
+async def start_gateway(
+    redis_cluster: RedisClusterProcess, prefix: str
+) -> AsyncIterator[StartGateway]:
+    async with gateways_on(f"{redis_cluster.url}?prefix={prefix}") as start:
+        yield start
+
+
+def spread(cluster: RedisClusterProcess, prefix: str, per_master: int) -> dict[str, ClusterMaster]:
+    """``per_master`` topics served by each master, and the master of each."""
+    candidates = [f"gift-list:{n}" for n in range(64)]
+    owners = cluster.masters_of(f"{prefix}:{{{topic}}}" for topic in candidates)
+    picked: dict[str, ClusterMaster] = {}
+    for master in cluster.masters:
+        mine = [t for t in candidates if owners[f"{prefix}:{{{t}}}"] is master]
+        picked.update((topic, master) for topic in mine[:per_master])
+    assert len(picked) == per_master * len(cluster.masters)
+    return picked
+
+
+def shard_subscribers(master: ClusterMaster, channel: str) -> int:
+    """``PUBSUB SHARDNUMSUB`` of ``channel`` on ``master``."""
+    reply = master.command("PUBSUB", "SHARDNUMSUB", channel)
+    return int(reply.rsplit(b":", 1)[1].strip())
+
+
+async def test_events_on_every_shard_cross_nodes_in_order(
+    redis_cluster: RedisClusterProcess, prefix: str, start_gateway: StartGateway
+) -> None:
+    topics = spread(redis_cluster, prefix, per_master=2)
+    a, b = await start_gateway(), await start_gateway()
+    async with TestClient(b.ws_url) as client:
+        await client.subscribe(*topics)
+        for topic, master in topics.items():
+            # Node B's link to the topic's own shard holds the topic's one subscription.
+            assert shard_subscribers(master, f"{prefix}:{{{topic}}}") == 1
+        for n in range(1, 21):
+            for topic in topics:
+                assert (await a.publish(event(topic, n))).seq == n
+        for topic in topics:
+            await expect_seqs(client, topic, list(range(1, 21)))
+        for topic in topics:
+            await client.expect_nothing(topic)
+    assert counters(b)["link_losses"] == 0
+    assert counters(b)["events_recovered"] == 0
+
+
+async def test_a_shard_whose_pubsub_connections_are_killed_is_caught_up(
+    redis_cluster: RedisClusterProcess, prefix: str, start_gateway: StartGateway
+) -> None:
+    topics = spread(redis_cluster, prefix, per_master=1)
+    (hit, shard), (spared, _) = list(topics.items())[:2]
+    a, b = await start_gateway(), await start_gateway()
+    async with TestClient(b.ws_url) as client, httpx.AsyncClient(timeout=TIMEOUT) as http:
+        await client.subscribe(hit, spared)
+        await a.publish(event(hit, 1))
+        await expect_seqs(client, hit, [1])
+        shard.command("CLIENT", "KILL", "TYPE", "pubsub")
+        # Node B's link to this shard is gone; it cannot be back within its
+        # first backoff, so this event misses its live channel.
+        await a.publish(event(hit, 2))
+        shard.command("CLIENT", "PAUSE", "500", "ALL")  # so the window can be seen
+        await eventually(lambda: not b.ready, "node B notices the lost shard")
+        assert (await http.get(b.url + "/readyz")).status_code == 503
+        await a.publish(event(spared, 1))  # another shard's link is untouched meanwhile
+        await expect_seqs(client, spared, [1])
+        await eventually(lambda: b.ready, "node B is subscribed to the shard again")
+        assert (await http.get(b.url + "/readyz")).status_code == 200
+        await a.publish(event(hit, 3))
+        await expect_seqs(client, hit, [2, 3])
+    assert counters(b)["link_losses"] == 1  # the one shard's link, not the others
+    assert counters(b)["events_recovered"] == 1
+
+
+async def test_a_node_follows_a_topic_whose_slot_moves_to_another_master(
+    redis_cluster: RedisClusterProcess, prefix: str, start_gateway: StartGateway
+) -> None:
+    topics = spread(redis_cluster, prefix, per_master=1)
+    (topic, source), (_, target) = list(topics.items())[:2]
+    channel = f"{prefix}:{{{topic}}}"
+    a, b = await start_gateway(), await start_gateway()
+    async with TestClient(b.ws_url) as client:
+        await client.subscribe(topic)
+        await a.publish(event(topic, 1))
+        await expect_seqs(client, topic, [1])
+        redis_cluster.move_slot(channel, target)  # the topic's seq and history go along
+        assert (await a.publish(event(topic, 2))).seq == 2
+        await expect_seqs(client, topic, [2])
+        await eventually(lambda: b.ready, "node B is subscribed on the new master")
+        assert shard_subscribers(target, channel) == 1
+        assert shard_subscribers(source, channel) == 0
+        assert (await a.publish(event(topic, 3))).seq == 3
+        await expect_seqs(client, topic, [3])
+        await client.expect_nothing(topic)
+    assert counters(b)["epoch_changes"] == 0
