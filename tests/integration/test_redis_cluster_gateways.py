@@ -1,4 +1,4 @@
-"""Gateways on a Redis Cluster of three masters: sharded fan-out, and a shard's link lost.
+"""Gateways on a 3-master Redis Cluster: sharded fan-out, a shard lost or restarted, a slot moved.
 
 The cluster starts once for the module; each test keeps its keys and
 channels under a prefix of its own. Topics are picked so that each master
@@ -135,3 +135,27 @@ async def test_a_node_follows_a_topic_whose_slot_moves_to_another_master(
         await expect_seqs(client, topic, [3])
         await client.expect_nothing(topic)
     assert counters(b)["epoch_changes"] == 0
+
+
+async def test_a_restarted_shard_is_noticed_and_its_topics_start_a_new_epoch(
+    redis_cluster: RedisClusterProcess, prefix: str, start_gateway: StartGateway
+) -> None:
+    topics = spread(redis_cluster, prefix, per_master=1)
+    (hit, shard), (spared, _) = list(topics.items())[:2]
+    a, b = await start_gateway(), await start_gateway()
+    async with TestClient(b.ws_url) as client:
+        await client.subscribe(hit, spared)
+        await a.publish(event(hit, 1))
+        await expect_seqs(client, hit, [1])
+        shard.kill()
+        try:
+            await eventually(lambda: not b.ready, "node B notices the shard is gone")
+        finally:
+            shard.start()  # same port and slots (nodes.conf), no data: a new epoch
+            redis_cluster.wait_ok()
+        await eventually(lambda: b.ready, "node B is subscribed to the shard again")
+        assert (await a.publish(event(spared, 1))).seq == 1  # the other shards kept theirs
+        await expect_seqs(client, spared, [1])
+    assert counters(b)["link_losses"] >= 1
+    assert counters(b)["epoch_changes"] == 1  # the restarted shard's topic, not the other
+    assert (await a.broker.position(hit)).seq == 0
