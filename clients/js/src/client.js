@@ -7,7 +7,8 @@
  * One loop owns the connection: open it (the first frame must be CONNECTED),
  * subscribe every topic, wait for it to close, decide from the close code
  * whether to come back (reconnect.js), sleep a backoff with full jitter, and
- * start again. Inbound frames are decoded once and routed by topic
+ * start again, on the next of the gateway URLs when there are several
+ * (endpoints.js). Inbound frames are decoded once and routed by topic
  * (router.js), where each topic's stream drops duplicates and notices gaps
  * (streams.js); handlers are chosen by event type and version (dispatch.js).
  *
@@ -16,6 +17,7 @@
 
 import { openConnection } from './connection.js';
 import { checkHandlers, dispatch, invoke } from './dispatch.js';
+import { Endpoints } from './endpoints.js';
 import { EventwireError } from './errors.js';
 import {
   ERROR_TOPIC,
@@ -25,7 +27,6 @@ import {
   decodeFrame,
   subscribePayload,
   withToken,
-  wsUrl,
 } from './frames.js';
 import { CloseCode, reconnectDelay, shouldReconnect } from './reconnect.js';
 import { Requests } from './requests.js';
@@ -50,7 +51,11 @@ const NO_WEBSOCKET =
  * Connect to a gateway. Returns at once; the connection is made, and kept,
  * in the background. `await client.ready` for the first connection.
  *
- * @param {string | {href: string}} url `ws://host:port/ws`; an `http(s)://` base URL points at its `/ws`
+ * Several URLs name several nodes of one deployment: the first that answers
+ * is used, and each reconnection attempt goes to the next one, round robin.
+ *
+ * @param {import('./endpoints.js').UrlLike | readonly import('./endpoints.js').UrlLike[]} url
+ *   `ws://host:port/ws`; an `http(s)://` base URL points at its `/ws`; or a list of them
  * @param {import('./eventwire.js').ConnectOptions} [options]
  */
 export function connect(url, options = {}) {
@@ -62,6 +67,7 @@ export class Client {
   /** @type {typeof DEFAULTS & import('./eventwire.js').ConnectOptions} */
   #options;
   #WebSocket;
+  #endpoints;
   #router = new Router({
     deliver: (event, subs) => this.#deliver(event, subs),
     gap: (gap, subs) => this.#gapFound(gap, subs),
@@ -91,11 +97,11 @@ export class Client {
   #done;
 
   /**
-   * @param {string | {href: string}} url
+   * @param {import('./endpoints.js').UrlLike | readonly import('./endpoints.js').UrlLike[]} url
    * @param {import('./eventwire.js').ConnectOptions} [options]
    */
   constructor(url, options = {}) {
-    this.url = wsUrl(url);
+    this.#endpoints = new Endpoints(url);
     this.#options = { ...DEFAULTS, ...definedOnly(options) };
     this.#versions = options.versions == null ? null : checkVersions(options.versions);
     this.#WebSocket = this.#options.WebSocket ?? globalThis.WebSocket;
@@ -112,6 +118,16 @@ export class Client {
     });
     this.ready.catch(() => {}); // awaiting it is optional: never an unhandled rejection
     this.#done = this.#run();
+  }
+
+  /** The WebSocket URL in use, or tried last. */
+  get url() {
+    return this.#endpoints.current;
+  }
+
+  /** Every WebSocket URL the client may use, in the order given. */
+  get urls() {
+    return this.#endpoints.urls;
   }
 
   /** `'connecting'` (before the first connection), `'open'`, `'reconnecting'` or `'closed'` (for good). */
@@ -207,19 +223,28 @@ export class Client {
 
   // -- the connection ----------------------------------------------------------
 
-  /** Connect, subscribe, wait for the end, and again while the close codes allow. */
+  /**
+   * Connect, subscribe, wait for the end, and again while the close codes
+   * allow. Every attempt after the very first goes to the next URL (the node
+   * just lost may be gone); the first connection tries each URL once without
+   * waiting, and the backoff grows once per round of URLs.
+   */
   async #run() {
     let failures = 0; // consecutive failed attempts
     let lastCode = null; // how the previous connection ended; null before the first
     let lastError = null;
     try {
       while (this.#state !== 'closed') {
-        if (failures >= this.#attemptLimit()) {
+        if (failures >= this.#attemptLimit(lastCode !== null)) {
           const reason = `gave up after ${failures} attempts`;
           this.#finish(lastCode ?? CloseCode.ABNORMAL, reason, gaveUp(failures, lastError));
           return;
         }
-        if (failures > 0 || lastCode !== null) await this.#sleep(reconnectDelay(failures, lastCode, this.#options));
+        const firstRound = lastCode === null && failures < this.urls.length;
+        if (!firstRound) {
+          await this.#sleep(reconnectDelay(this.#endpoints.backoffStep(failures), lastCode, this.#options));
+        }
+        if (failures > 0 || lastCode !== null) this.#endpoints.advance();
         const outcome = await this.#connectOnce(lastCode);
         if (outcome === null) return;
         [failures, lastError] = outcome.error === undefined ? [0, null] : [failures + 1, outcome.error];
@@ -244,6 +269,10 @@ export class Client {
     try {
       connection = await this.#open();
     } catch (error) {
+      if (error.closeCode !== undefined && !shouldReconnect(error.closeCode)) {
+        this.#finish(error.closeCode, error.message, refusedError(error)); // another node would refuse it too
+        return null;
+      }
       return { code: lastCode, error };
     }
     if (lastCode === null) this.#resolveReady();
@@ -257,9 +286,14 @@ export class Client {
     return resumed ? { code } : { code, error: lostBeforeResuming(code, reason) };
   }
 
-  /** Consecutive failed attempts before giving up; with `reconnect: false`, one. */
-  #attemptLimit() {
-    return this.#options.reconnect ? this.#options.maxReconnectAttempts : 1;
+  /**
+   * Consecutive failed attempts before giving up; with `reconnect: false`,
+   * one. The first connection tries every URL at least once.
+   * @param {boolean} connectedBefore
+   */
+  #attemptLimit(connectedBefore) {
+    const limit = this.#options.reconnect ? this.#options.maxReconnectAttempts : 1;
+    return connectedBefore ? limit : Math.max(limit, this.urls.length);
   }
 
   /** The next connection, its CONNECTED greeting read; rejects with UNREACHABLE. */
@@ -658,6 +692,17 @@ function lostError(code, reason) {
 function lostBeforeResuming(code, reason) {
   return new EventwireError('CONNECTION_LOST', `closed with ${code} ${reason} before resubscribing`, {
     closeCode: code,
+  });
+}
+
+/** The gateway refused the connection with a close code that says not to try again (4501, 4503). */
+function refusedError(attemptError) {
+  const refusal = attemptError.cause;
+  const message = `${attemptError.message}; not reconnecting`;
+  return new EventwireError('CONNECTION_LOST', message, {
+    closeCode: attemptError.closeCode,
+    details: refusal?.details,
+    cause: refusal,
   });
 }
 

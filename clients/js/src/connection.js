@@ -8,7 +8,7 @@
  */
 
 import { EventwireError } from './errors.js';
-import { SYSTEM_TOPIC, decodeFrame } from './frames.js';
+import { ERROR_TOPIC, SYSTEM_TOPIC, decodeFrame } from './frames.js';
 
 /** @typedef {import('./eventwire.js').WebSocketLike} WebSocketLike */
 /**
@@ -66,8 +66,11 @@ export class Connection {
 
 /**
  * Open a WebSocket to `url` and wait for its CONNECTED greeting. `opened`
- * rejects with UNREACHABLE on any failure, `abort()` included; the caller
- * retries all of them the same way.
+ * rejects with UNREACHABLE on any failure, `abort()` included. When the
+ * gateway refused the connection (an ERROR instead of CONNECTED, e.g. a bad
+ * token, then a close), the error carries that close code as `closeCode` and
+ * the gateway's ERROR as `cause`: the caller decides from the code whether
+ * to try again.
  *
  * @param {new (url: string) => WebSocketLike} WebSocket
  * @param {string} url
@@ -91,30 +94,56 @@ export function openConnection(WebSocket, url, { timeout, label, onData, onEnd }
       closeQuietly(ws, 1000, 'connection attempt abandoned');
       reject(new EventwireError('UNREACHABLE', `cannot connect to ${label}: ${why}`, { cause }));
     };
+    /** @type {EventwireError | null} the gateway's ERROR in place of CONNECTED; its close follows */
+    let refusal = null;
+    const refused = (/** @type {number} */ code) => {
+      stop();
+      const why = `${refusal?.code}: ${refusal?.message}`;
+      const message = `cannot connect to ${label}: the gateway refused the connection (${why}) and closed with ${code}`;
+      reject(new EventwireError('UNREACHABLE', message, { closeCode: code, cause: refusal }));
+    };
     abort = () => fail('the client was closed');
     // A close event should follow an error, but Node's built-in WebSocket
     // (undici) has been seen to fire only the error for a refused handshake.
-    ws.onerror = () => fail('WebSocket error before CONNECTED');
-    ws.onclose = (event) => fail(`closed with ${event.code} before CONNECTED`);
+    ws.onerror = () => {
+      if (refusal === null) fail('WebSocket error before CONNECTED'); // else its close says how
+    };
+    ws.onclose = (event) => {
+      if (refusal !== null) refused(event.code);
+      else fail(`closed with ${event.code} before CONNECTED`);
+    };
     ws.onmessage = (message) => {
-      const hello = greeting(message.data);
-      if (hello instanceof EventwireError) return fail(hello.message, hello);
-      stop();
-      resolve(new Connection(ws, hello, { onData, onEnd })); // handlers set before any later frame
+      if (refusal !== null) return; // nothing counts after a refusal but the close
+      const first = firstFrame(message.data);
+      if ('refusal' in first) {
+        refusal = first.refusal; // the gateway closes next: wait for its code
+      } else if ('problem' in first) {
+        fail(first.problem.message, first.problem);
+      } else {
+        stop();
+        resolve(new Connection(ws, first.hello, { onData, onEnd })); // handlers set before any later frame
+      }
     };
   });
   return { opened, abort: () => abort() };
 }
 
-/** The CONNECTED frame in `data`, or the error saying why it is not one. */
-function greeting(data) {
+/**
+ * What the first frame says: `{hello}`, the CONNECTED greeting; `{refusal}`,
+ * the gateway's ERROR in its place; or `{problem}`, why it is neither.
+ * @returns {{hello: any} | {refusal: EventwireError} | {problem: EventwireError}}
+ */
+function firstFrame(data) {
+  let frame;
   try {
-    const frame = decodeFrame(data);
-    if (frame.topic === SYSTEM_TOPIC && frame.event === 'CONNECTED') return frame;
-    return new EventwireError('INVALID_FRAME', `expected system CONNECTED first, got ${frame.topic} ${frame.event}`);
-  } catch (error) {
-    return error;
+    frame = decodeFrame(data);
+  } catch (problem) {
+    return { problem };
   }
+  const { topic, event, data: body } = frame;
+  if (topic === SYSTEM_TOPIC && event === 'CONNECTED') return { hello: frame };
+  if (topic === ERROR_TOPIC) return { refusal: EventwireError.fromPayload(body.payload, body.entity_id) };
+  return { problem: new EventwireError('INVALID_FRAME', `expected system CONNECTED first, got ${topic} ${event}`) };
 }
 
 /**

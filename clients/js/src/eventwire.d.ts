@@ -145,13 +145,13 @@ export interface ConnectOptions {
   getToken?: () => string | null | undefined | Promise<string | null | undefined>;
   /** The WebSocket constructor; default `globalThis.WebSocket`. */
   WebSocket?: WebSocketConstructor;
-  /** Reconnect after drops and reconnect-range close codes; default true. */
+  /** Reconnect after drops and reconnect-range close codes; default true. False: one attempt per URL, and no reconnection. */
   reconnect?: boolean;
-  /** Backoff ceiling of the first attempt, in ms, doubling per attempt (full jitter); default 250. */
+  /** Backoff ceiling of the first round of attempts, in ms, doubling per round of URLs (full jitter); default 250. */
   backoffInitial?: number;
   /** Largest backoff ceiling, in ms; default 30000. */
   backoffMax?: number;
-  /** Consecutive failed attempts before giving up; default Infinity. */
+  /** Consecutive failed attempts, on any URL, before giving up; default Infinity. The first connection tries each URL at least once. */
   maxReconnectAttempts?: number;
   /** Wait for the CONNECTED greeting, in ms; default 10000. */
   connectTimeout?: number;
@@ -233,13 +233,21 @@ export interface PresenceState {
 
 // -- the client ----------------------------------------------------------------------
 
+/**
+ * One gateway URL, or the URLs of several nodes of one deployment: the first
+ * that answers is used, and each reconnection attempt goes to the next one.
+ */
+export type GatewayUrls = string | UrlLike | readonly (string | UrlLike)[];
+
 /** Connect to a gateway. Returns at once; the connection is made, and kept, in the background. */
-export declare function connect(url: string | UrlLike, options?: ConnectOptions): Client;
+export declare function connect(url: GatewayUrls, options?: ConnectOptions): Client;
 
 export declare class Client {
-  constructor(url: string | UrlLike, options?: ConnectOptions);
-  /** The WebSocket URL (an `http(s)://` base URL becomes `ws(s)://…/ws`). */
+  constructor(url: GatewayUrls, options?: ConnectOptions);
+  /** The WebSocket URL in use, or tried last (an `http(s)://` base URL becomes `ws(s)://…/ws`). */
   readonly url: string;
+  /** Every WebSocket URL the client may use, in the order given. */
+  readonly urls: readonly string[];
   /** Resolves at the first connection; rejects if the client closes first. */
   readonly ready: Promise<void>;
   readonly state: ClientState;
@@ -319,7 +327,7 @@ export declare class EventwireError extends Error {
   readonly requestId: string | undefined;
   /** The topic it concerns, when it concerns one. */
   readonly topic: string | undefined;
-  /** For CONNECTION_LOST: the close code. */
+  /** For CONNECTION_LOST: the close code; for UNREACHABLE, the code a gateway refused the connection with. */
   readonly closeCode: number | undefined;
   /** For INVALID_EVENT and UNKNOWN_VERSION: the event. */
   readonly event: object | undefined;

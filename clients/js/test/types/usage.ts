@@ -165,7 +165,14 @@ declare class WsPackageSocket {
 }
 connect('http://127.0.0.1:8000', { WebSocket: WsPackageSocket });
 
+// several nodes of one deployment: the first that answers, then round robin
+const nodes = connect(['wss://gw-1.example/ws', new URL('wss://gw-2.example/ws')], { maxReconnectAttempts: 6 });
+const inUse: string = nodes.url;
+const every: readonly string[] = nodes.urls;
+// @ts-expect-error URLs are strings or URL-like objects
+connect([8000]);
+
 const reconnects: boolean = shouldReconnect(CloseCode.GOING_AWAY);
 const wait: number = backoffDelay(3, 250, 30_000);
 const patched: unknown = mergePatch({ a: 1 }, { a: null });
-console.log(state, where, position, rtt, kite, reconnects, wait, patched);
+console.log(state, where, position, rtt, kite, reconnects, wait, patched, inUse, every);
