@@ -124,3 +124,25 @@ async def test_an_unresponsive_redis_is_detected_by_the_health_check(
 
 async def test_a_gateway_does_not_start_without_its_redis() -> None:
     await assert_gateway_does_not_start(f"redis://127.0.0.1:{free_port()}/0")
+
+
+async def test_an_http_batch_through_redis_keeps_seqs_and_order_across_nodes(
+    redis_server: RedisProcess, start_gateway: StartGateway
+) -> None:
+    """A batch is one pipeline, and still goes through after Redis forgot its script."""
+    a, b = await start_gateway(), await start_gateway()
+    batch = [event("room:a" if n % 2 else "room:b", n) for n in range(1, 21)]
+    async with TestClient(b.ws_url) as client:
+        await client.subscribe("room:a", "room:b")
+        async with httpx.AsyncClient(base_url=a.url, timeout=TIMEOUT) as http:
+            for rounds, flush in enumerate([False, True]):
+                if flush:
+                    redis_server.command("SCRIPT", "FLUSH")
+                response = await http.post("/v1/publish", json={"events": batch})
+                assert response.status_code == 200, response.text
+                seqs = [p["seq"] for p in response.json()["results"]]
+                assert seqs == [10 * rounds + (n + 1) // 2 for n in range(1, 21)]
+                for n in range(1, 21):
+                    received = await client.expect("room:a" if n % 2 else "room:b")
+                    assert received.payload == {"n": n}
+        await client.expect_nothing("room:a")

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from eventwire.brokers.base import (
+    BatchPublish,
     Broker,
     BrokerUnavailable,
     Health,
@@ -37,6 +38,7 @@ from eventwire.brokers.base import (
     ResetHandler,
     history_of,
     presence_of,
+    publish_each,
 )
 from eventwire.brokers.memory import (
     DEFAULT_HISTORY_AGE,
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_HISTORY_AGE",
     "DEFAULT_HISTORY_SIZE",
+    "BatchPublish",
     "Broker",
     "BrokerUnavailable",
     "Health",
@@ -69,6 +72,7 @@ __all__ = [
     "create_broker",
     "history_of",
     "presence_of",
+    "publish_each",
 ]
 
 _REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")

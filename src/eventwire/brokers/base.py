@@ -31,6 +31,7 @@ from typing import NamedTuple, Protocol, runtime_checkable
 from eventwire.errors import BrokerError
 
 __all__ = [
+    "BatchPublish",
     "Broker",
     "BrokerUnavailable",
     "Health",
@@ -45,6 +46,7 @@ __all__ = [
     "ResetHandler",
     "history_of",
     "presence_of",
+    "publish_each",
 ]
 
 
@@ -55,8 +57,13 @@ class BrokerUnavailable(BrokerError):
     learns at once that its event was refused rather than accepted and lost.
     A publish that fails because the link broke *after* the command was sent
     may still have been applied: publishers that retry should make their
-    events idempotent (``entity_id``, ``trace_id``).
+    events idempotent (``entity_id``, ``trace_id``). ``published`` counts the
+    leading events of a batch that are known to be stored.
     """
+
+    def __init__(self, message: str, *, published: int = 0) -> None:
+        super().__init__(message)
+        self.published = published
 
 
 class NotAvailable(BrokerError):
@@ -162,6 +169,34 @@ class History(Protocol):
     async def history(self, topic: str, since: int, limit: int) -> HistoryPage:
         """At most ``limit`` events of ``topic`` with ``seq > since``, oldest first."""
         ...
+
+
+@runtime_checkable
+class BatchPublish(Protocol):
+    """A broker that takes a batch of events in fewer round trips than one per event."""
+
+    async def publish_batch(self, events: Sequence[tuple[str, bytes]]) -> list[int]:
+        """Publish ``(topic, body)`` pairs in order, as ``publish`` would; return their seqs.
+
+        Raises BrokerUnavailable whose ``published`` counts the leading
+        events stored before the failure.
+        """
+        ...
+
+
+async def publish_each(broker: Broker, events: Sequence[tuple[str, bytes]]) -> list[int]:
+    """Publish ``(topic, body)`` pairs one at a time, in order; return their seqs.
+
+    A failure says in ``published`` how many were stored before it.
+    """
+    seqs: list[int] = []
+    for topic, body in events:
+        try:
+            seqs.append(await broker.publish(topic, body))
+        except BrokerUnavailable as exc:
+            exc.published = len(seqs)
+            raise
+    return seqs
 
 
 @runtime_checkable

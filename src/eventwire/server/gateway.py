@@ -31,7 +31,14 @@ from pydantic import BaseModel, ValidationError
 
 from eventwire.auth.limits import Ticket
 from eventwire.auth.revocation import RevokeRequest
-from eventwire.brokers import Broker, BrokerUnavailable, Position, create_broker
+from eventwire.brokers import (
+    BatchPublish,
+    Broker,
+    BrokerUnavailable,
+    Position,
+    create_broker,
+    publish_each,
+)
 from eventwire.codes import CloseCode, ErrorCode
 from eventwire.envelope import NewEvent, decode_new_event, encode_event, utc_now
 from eventwire.errors import ProtocolError, ValidationFailed, broker_unavailable
@@ -405,19 +412,24 @@ class Gateway:
         self._inflight += 1
         self._idle.clear()
         try:
-            results: list[Published] = []
-            for event, body in encoded:
-                try:
-                    seq = await self.broker.publish(event.topic, body)
-                except BrokerUnavailable as exc:  # refused, never accepted and lost
-                    raise broker_unavailable(exc, published=len(results)) from exc
-                results.append(Published(event.topic, event.event, seq))
-            self.metrics.published.inc(len(results))
-            return results
+            try:
+                seqs = await self._store(encoded)
+            except BrokerUnavailable as exc:  # refused, never accepted and lost
+                raise broker_unavailable(exc, published=exc.published) from exc
+            self.metrics.published.inc(len(seqs))
+            stored = (event for event, _ in encoded)
+            return [Published(e.topic, e.event, seq) for e, seq in zip(stored, seqs, strict=True)]
         finally:
             self._inflight -= 1
             if self._inflight == 0:
                 self._idle.set()
+
+    async def _store(self, encoded: list[tuple[NewEvent, bytes]]) -> list[int]:
+        """Hand the events to the broker in order; BrokerUnavailable says how many it took."""
+        events = [(event.topic, body) for event, body in encoded]
+        if len(events) > 1 and isinstance(self.broker, BatchPublish):
+            return await self.broker.publish_batch(events)
+        return await publish_each(self.broker, events)
 
     def _encode_at(
         self, event: NewEvent | dict[str, Any], now: Any, index: int | None

@@ -33,7 +33,7 @@ from typing import ClassVar, Protocol
 import pytest
 import pytest_asyncio
 
-from eventwire.brokers.base import Broker, BrokerUnavailable, Health, history_of
+from eventwire.brokers.base import BatchPublish, Broker, BrokerUnavailable, Health, history_of
 
 __all__ = [
     "BrokerContract",
@@ -283,6 +283,28 @@ class BrokerContract(_Contract):
         assert await publisher.broker.publish("gift-list:1", b"{}") == 2
         await node.expect("gift-list:1", [2])
         assert await node.broker.position("gift-list:1") == (2, epoch)
+
+    async def test_a_batch_keeps_order_and_seqs_where_offered(self, cluster: Cluster) -> None:
+        publisher, node = await cluster.node(), await cluster.node()
+        if not isinstance(publisher.broker, BatchPublish):
+            pytest.skip("this broker publishes a batch one event at a time")
+        await node.broker.add_interest("room:a")
+        await node.broker.add_interest("room:b")
+        await publisher.broker.publish("room:a", b"{}")
+        batch = [("room:a" if n % 3 else "room:b", b'{"n":%d}' % n) for n in range(30)]
+        seqs = await publisher.broker.publish_batch(batch)
+        expected: dict[str, int] = {"room:a": 1, "room:b": 0}
+        for (topic, _), seq in zip(batch, seqs, strict=True):
+            expected[topic] += 1
+            assert seq == expected[topic]
+        await node.expect("room:a", list(range(1, expected["room:a"] + 1)))
+        await node.expect("room:b", list(range(1, expected["room:b"] + 1)))
+        bodies = [body for topic, _, body in node.received.events if topic == "room:b"]
+        assert bodies == [body for topic, body in batch if topic == "room:b"]
+        await publisher.broker.close()
+        with pytest.raises(BrokerUnavailable) as refused:
+            await publisher.broker.publish_batch(batch)
+        assert refused.value.published == 0
 
     async def test_health_where_offered(self, cluster: Cluster) -> None:
         node = await cluster.node()
