@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         SubscribeRefused,
         Subscription,
         TopicPosition,
+        VersionsConflict,
     )
     from eventwire.codes import CloseCode, ErrorCode
     from eventwire.envelope import Event, NewEvent
@@ -64,6 +65,7 @@ __all__ = [
     "Subscription",
     "TopicPosition",
     "ValidationFailed",
+    "VersionsConflict",
 ]
 
 _MODULE_OF = {
@@ -79,6 +81,7 @@ _MODULE_OF = {
     "SubscribeRefused": "eventwire.client",
     "Subscription": "eventwire.client",
     "TopicPosition": "eventwire.client",
+    "VersionsConflict": "eventwire.client",
     "CloseCode": "eventwire.codes",
     "ErrorCode": "eventwire.codes",
     "Event": "eventwire.envelope",
