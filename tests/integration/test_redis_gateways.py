@@ -7,6 +7,7 @@ import signal
 
 import httpx
 
+from eventwire.brokers.redis import RedisBroker
 from eventwire.codes import CloseCode
 from eventwire.server import Gateway
 from eventwire.testing import TestClient
@@ -146,3 +147,19 @@ async def test_an_http_batch_through_redis_keeps_seqs_and_order_across_nodes(
                     received = await client.expect("room:a" if n % 2 else "room:b")
                     assert received.payload == {"n": n}
         await client.expect_nothing("room:a")
+
+
+async def test_a_batch_refused_midway_stores_exactly_the_events_before_it(
+    redis_server: RedisProcess, start_gateway: StartGateway
+) -> None:
+    gateway = await start_gateway()
+    assert isinstance(gateway.broker, RedisBroker)
+    redis_server.command("SET", gateway.broker.keys.meta("room:b"), "not a hash")
+    batch = [event("room:a", 1), event("room:b", 2), event("room:c", 3)]
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=TIMEOUT) as http:
+        response = await http.post("/v1/publish", json={"events": batch})
+    assert response.status_code == 500
+    assert response.json()["code"] == "INTERNAL_ERROR"
+    assert response.json()["details"] == {"published": 1}
+    assert (await gateway.broker.position("room:a")).seq == 1
+    assert (await gateway.broker.position("room:c")).seq == 0  # after the refusal: not stored

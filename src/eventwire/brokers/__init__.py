@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from eventwire.brokers.base import (
     BatchPublish,
+    BatchRefused,
     Broker,
     BrokerUnavailable,
     Health,
@@ -55,6 +56,7 @@ __all__ = [
     "DEFAULT_HISTORY_AGE",
     "DEFAULT_HISTORY_SIZE",
     "BatchPublish",
+    "BatchRefused",
     "Broker",
     "BrokerUnavailable",
     "Health",

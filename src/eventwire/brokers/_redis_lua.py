@@ -27,6 +27,7 @@ __all__ = [
     "CLASSIC",
     "HISTORY_SCRIPT",
     "POSITION_SCRIPT",
+    "PUBLISH_BATCH_SCRIPT",
     "PUBLISH_SCRIPT",
     "SHARDED",
     "SHARDED_AND_CLASSIC",
@@ -106,35 +107,66 @@ local function trim_age(stream, max_age, now, budget)
 end
 """
 
+_PUBLISH_ONE = """
+-- Store one event in its topic and send it live; returns {seq, epoch}.
+-- live: 'p' PUBLISH, 's' SPUBLISH, 'sp' both. Everything that can fail
+-- runs before the counter moves, so a failed publish leaves no hole in the seqs.
+local function publish_one(meta, stream, channel, body, epoch_candidate, max_len, max_age, live)
+  redis.call('HSETNX', meta, 'epoch', epoch_candidate)
+  local seq = tonumber(redis.call('HGET', meta, 'seq') or '0') + 1
+  local epoch = redis.call('HGET', meta, 'epoch')
+  if seq == 1 then
+    redis.call('DEL', stream)  -- a history left from an epoch that is gone
+  end
+  if max_len > 0 then
+    local now = now_ms()
+    local id = string.format('%d-%d', seq, now)
+    redis.call('XADD', stream, 'MAXLEN', max_len, id, 'b', body)
+    if max_age > 0 then
+      trim_age(stream, max_age, now, 8)
+      redis.call('PEXPIRE', stream, max_age)  -- an idle topic's history ages out whole
+    end
+  end
+  redis.call('HSET', meta, 'seq', string.format('%d', seq))
+  local message = string.format('%d:', seq) .. epoch .. ':' .. body
+  if string.find(live, 's', 1, true) then redis.call('SPUBLISH', channel, message) end
+  if string.find(live, 'p', 1, true) then redis.call('PUBLISH', channel, message) end
+  return {seq, epoch}
+end
+"""
+
 PUBLISH_SCRIPT = (
     _COMMON
+    + _PUBLISH_ONE
     + """
--- KEYS: meta, history. ARGV: channel, body, epoch candidate, max_len, max_age_ms,
--- live ('p' PUBLISH, 's' SPUBLISH, 'sp' both). Returns {seq, epoch}.
--- Everything that can fail runs before the counter moves, so a failed
--- publish leaves no hole in the seqs.
-local meta, stream = KEYS[1], KEYS[2]
-local max_len, max_age = tonumber(ARGV[4]), tonumber(ARGV[5])
-redis.call('HSETNX', meta, 'epoch', ARGV[3])
-local seq = tonumber(redis.call('HGET', meta, 'seq') or '0') + 1
-local epoch = redis.call('HGET', meta, 'epoch')
-if seq == 1 then
-  redis.call('DEL', stream)  -- a history left from an epoch that is gone
-end
-if max_len > 0 then
-  local now = now_ms()
-  local id = string.format('%d-%d', seq, now)
-  redis.call('XADD', stream, 'MAXLEN', max_len, id, 'b', ARGV[2])
-  if max_age > 0 then
-    trim_age(stream, max_age, now, 8)
-    redis.call('PEXPIRE', stream, max_age)  -- an idle topic's history ages out whole
+-- KEYS: meta, history. ARGV: channel, body, epoch candidate, max_len, max_age_ms, live.
+return publish_one(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3],
+                   tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6])
+"""
+)
+
+PUBLISH_BATCH_SCRIPT = (
+    _COMMON
+    + _PUBLISH_ONE
+    + """
+-- One Redis only (its keys span topics, so slots). KEYS: meta and history of
+-- each event in turn. ARGV: max_len, max_age_ms, live, then channel, body and
+-- epoch candidate of each event. Returns {seq1, seq2, ...}, or, when event
+-- n + 1 fails, {seq1, ..., seqn, error}: it stops there, so exactly the
+-- first n were stored.
+local max_len, max_age, live = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local seqs = {}
+for i = 1, #KEYS / 2 do
+  local a = 3 + 3 * (i - 1)
+  local ok, stored = pcall(publish_one, KEYS[2 * i - 1], KEYS[2 * i],
+                           ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], max_len, max_age, live)
+  if not ok then
+    seqs[#seqs + 1] = type(stored) == 'table' and stored.err or tostring(stored)
+    return seqs
   end
+  seqs[#seqs + 1] = stored[1]
 end
-redis.call('HSET', meta, 'seq', string.format('%d', seq))
-local message = string.format('%d:', seq) .. epoch .. ':' .. ARGV[2]
-if string.find(ARGV[6], 's', 1, true) then redis.call('SPUBLISH', ARGV[1], message) end
-if string.find(ARGV[6], 'p', 1, true) then redis.call('PUBLISH', ARGV[1], message) end
-return {seq, epoch}
+return seqs
 """
 )
 

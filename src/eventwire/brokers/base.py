@@ -32,6 +32,7 @@ from eventwire.errors import BrokerError
 
 __all__ = [
     "BatchPublish",
+    "BatchRefused",
     "Broker",
     "BrokerUnavailable",
     "Health",
@@ -62,6 +63,17 @@ class BrokerUnavailable(BrokerError):
     """
 
     def __init__(self, message: str, *, published: int = 0) -> None:
+        super().__init__(message)
+        self.published = published
+
+
+class BatchRefused(BrokerError):
+    """The broker refused an event of a batch (not an outage): retrying it will not help.
+
+    ``published`` counts the leading events stored; none after them was.
+    """
+
+    def __init__(self, message: str, *, published: int) -> None:
         super().__init__(message)
         self.published = published
 
@@ -178,8 +190,9 @@ class BatchPublish(Protocol):
     async def publish_batch(self, events: Sequence[tuple[str, bytes]]) -> list[int]:
         """Publish ``(topic, body)`` pairs in order, as ``publish`` would; return their seqs.
 
-        Raises BrokerUnavailable whose ``published`` counts the leading
-        events stored before the failure.
+        Raises BrokerUnavailable when the broker cannot be reached, and
+        BatchRefused when it refuses an event; ``published`` counts the
+        leading events stored, and none after them is.
         """
         ...
 

@@ -74,6 +74,7 @@ from eventwire.brokers._redis_lua import (
     CLASSIC,
     HISTORY_SCRIPT,
     POSITION_SCRIPT,
+    PUBLISH_BATCH_SCRIPT,
     PUBLISH_SCRIPT,
     SHARDED,
     SHARDED_AND_CLASSIC,
@@ -81,6 +82,7 @@ from eventwire.brokers._redis_lua import (
 )
 from eventwire.brokers._resume import Feed
 from eventwire.brokers.base import (
+    BatchRefused,
     BrokerUnavailable,
     HistoryPage,
     InboundHandler,
@@ -185,6 +187,7 @@ class RedisBroker(RedisPresence, LinkedBroker[Link | ClusterLink]):
         client = self._client = self._connect()
         self._scripts = {
             "publish": client.register_script(PUBLISH_SCRIPT),
+            "publish_batch": client.register_script(PUBLISH_BATCH_SCRIPT),
             "position": client.register_script(POSITION_SCRIPT),
             "history": client.register_script(HISTORY_SCRIPT),
         }
@@ -282,30 +285,31 @@ class RedisBroker(RedisPresence, LinkedBroker[Link | ClusterLink]):
         return int(seq)
 
     async def publish_batch(self, events: Sequence[tuple[str, bytes]]) -> list[int]:
-        """Publish in order, in one pipeline rather than a round trip per event.
+        """Publish in order with one script: one round trip, and it stops at a failure.
 
-        The scripts run one after another on one connection, so each topic's
-        events keep their order; redis-py loads the script first if Redis
-        forgot it. A Redis Cluster splits a pipeline by shard, so there each
-        event goes on its own, in order.
+        So "the first n were stored" is exact, and a publisher that retries
+        the rest duplicates nothing. A refusal (not an outage) raises
+        ``BatchRefused``. A Redis Cluster cannot run one script over many
+        slots: there each event goes on its own, in order.
         """
         client = self._client
         if not isinstance(client, Redis) or len(events) == 1:
             return await publish_each(self, events)
-        script = self._script("publish")
+        keys: list[str] = []
+        args: list[EncodableT] = [self.history_size, self._max_age_ms, self._live]
+        for topic, body in events:
+            keys += self._topic_keys(topic)
+            args += [self.keys.channel(topic), body, secrets.token_hex(8)]
         with self._converted("publish"):
-            pipe = client.pipeline(transaction=False)
-            for topic, body in events:
-                keys, args = self._topic_keys(topic), self._publish_args(topic, body)
-                await script(keys=keys, args=args, client=pipe)
-            replies = await pipe.execute(raise_on_error=False)
-        seqs: list[int] = []
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise BrokerUnavailable(
-                    f"publish: Redis at {self.shown_url} refused: {reply}", published=len(seqs)
-                ) from reply
-            seqs.append(int(reply[0]))
+            replies = await self._script("publish_batch")(keys=keys, args=args)
+        seqs = [int(reply) for reply in replies if isinstance(reply, int)]
+        if len(seqs) < len(events):
+            reason = bytes(replies[-1]).decode(errors="replace")
+            raise BatchRefused(
+                f"publish: Redis at {self.shown_url} refused event {len(seqs)} of the batch:"
+                f" {reason}",
+                published=len(seqs),
+            )
         return seqs
 
     def _publish_args(self, topic: str, body: bytes) -> list[EncodableT]:

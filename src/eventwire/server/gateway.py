@@ -33,6 +33,7 @@ from eventwire.auth.limits import Ticket
 from eventwire.auth.revocation import RevokeRequest
 from eventwire.brokers import (
     BatchPublish,
+    BatchRefused,
     Broker,
     BrokerUnavailable,
     Position,
@@ -416,6 +417,13 @@ class Gateway:
                 seqs = await self._store(encoded)
             except BrokerUnavailable as exc:  # refused, never accepted and lost
                 raise broker_unavailable(exc, published=exc.published) from exc
+            except BatchRefused as exc:  # the broker will not take it: no use retrying
+                log.error("%s", exc)
+                raise ProtocolError(
+                    ErrorCode.INTERNAL_ERROR,
+                    "the broker refused the batch",
+                    {"published": exc.published},
+                ) from exc
             self.metrics.published.inc(len(seqs))
             stored = (event for event, _ in encoded)
             return [Published(e.topic, e.event, seq) for e, seq in zip(stored, seqs, strict=True)]
