@@ -36,3 +36,29 @@ async def test_revoking_on_node_a_closes_the_user_on_node_b(start_gateway: Start
             await ws.wait_closed()
     assert revoked["data"]["payload"]["code"] == "REVOKED"
     assert ws.close_code == CloseCode.REVOKED
+
+
+async def test_a_node_that_starts_later_still_refuses_a_revoked_token(
+    start_gateway: StartGateway,
+) -> None:
+    """A node started (or a worker restarted) after a revocation learns it from history."""
+    settings = {"jwt_secret": SECRET, "admin_key": ADMIN_KEY}
+    a = await start_gateway(**settings)
+    revoked_token = mint(a.settings, sub="u1", subscribe=["room:*"], ttl=600)
+    other_token = mint(a.settings, sub="u2", subscribe=["room:*"], ttl=600)
+    async with httpx.AsyncClient(base_url=a.url) as http:
+        answer = await http.post(
+            "/v1/revoke",
+            json={"user_id": "u1", "block_for": 300},
+            headers={"authorization": f"Bearer {ADMIN_KEY}"},
+        )
+    assert answer.status_code == 200
+    late = await start_gateway(**settings)
+    async with connect(f"{late.ws_url}?token={revoked_token}") as ws:
+        refused = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
+        await asyncio.wait_for(ws.wait_closed(), 5)
+    assert refused["data"]["payload"]["code"] == "REVOKED"
+    assert ws.close_code == CloseCode.REVOKED
+    async with connect(f"{late.ws_url}?token={other_token}") as ws:
+        hello = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
+    assert hello["event"] == "CONNECTED"

@@ -145,9 +145,9 @@ class Authorizer:
         """Whether ``request`` ends ``identity``'s subscription to ``subscription``."""
         return request.matches(identity, subscription)
 
-    def revoke(self, request: RevokeRequest) -> None:
-        """Remember ``request`` so that older tokens stay refused (see revocation.py)."""
-        self.revocations.add(request, self._clock())
+    def revoke(self, request: RevokeRequest, at: float | None = None) -> None:
+        """Remember ``request``, made at ``at`` (now), so that older tokens stay refused."""
+        self.revocations.add(request, self._clock() if at is None else at)
 
     def is_revoked(self, identity: Identity) -> bool:
         """Whether a revocation refuses this identity a connection (check on every AUTH)."""

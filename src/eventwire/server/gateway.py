@@ -36,13 +36,14 @@ from eventwire.brokers import (
     BatchRefused,
     Broker,
     BrokerUnavailable,
+    History,
     Position,
     create_broker,
     publish_each,
 )
 from eventwire.codes import CloseCode, ErrorCode
 from eventwire.envelope import NewEvent, decode_new_event, encode_event, utc_now
-from eventwire.errors import ProtocolError, ValidationFailed, broker_unavailable
+from eventwire.errors import BrokerError, ProtocolError, ValidationFailed, broker_unavailable
 from eventwire.protocol.frames import batch_error
 from eventwire.protocol.session import Clock, Limits
 from eventwire.server.catalog import CatalogService
@@ -64,6 +65,8 @@ if TYPE_CHECKING:
 
 REVOCATIONS_TOPIC = "system:revocations"
 """Where nodes tell each other of revocations; in the server's reserved namespace."""
+RECALL_PAGE, RECALL_PAGES = 1000, 100
+"""How a starting node reads past revocations: pages of 1,000, at most 100 of them."""
 
 __all__ = ["Gateway", "Published", "Revoked"]
 
@@ -101,6 +104,18 @@ class Connection(Protocol):
     def heartbeat(self, now: float, deadline: float) -> None: ...
 
     def revoke(self, request: RevokeRequest) -> tuple[bool, int]: ...
+
+
+def _revocation_of(body: bytes) -> tuple[str | None, RevokeRequest, float | None] | None:
+    """``(origin node, request, made at)`` of a revocation message; None if malformed."""
+    try:
+        message = orjson.loads(body)
+        request = RevokeRequest.model_validate(message["request"])
+        at = message.get("at")
+        return message.get("origin"), request, float(at) if at is not None else None
+    except (ValidationError, KeyError, AttributeError, TypeError, ValueError):  # JSON's too
+        log.error("ignoring a malformed revocation from the broker: %r", body[:200])
+        return None
 
 
 def _to_json(value: Any) -> Any:
@@ -200,6 +215,7 @@ class Gateway:
         for runner in self.hub.handlers():  # handlers hear their patterns from every node
             await self.broker.add_interest(runner.pattern)
         await self.broker.add_interest(REVOCATIONS_TOPIC)
+        await self._recall_revocations()
         self.presence.start()
         self.started = True
         if listen:
@@ -504,7 +520,11 @@ class Gateway:
         other nodes could not be told.
         """
         revoked = self.revoke(request)
-        message = {"origin": self.node_id, "request": request.model_dump(mode="json")}
+        message = {
+            "origin": self.node_id,
+            "at": self.clock.wall(),
+            "request": request.model_dump(mode="json"),
+        }
         try:
             await self.broker.publish(REVOCATIONS_TOPIC, orjson.dumps(message))
         except BrokerUnavailable as exc:
@@ -512,13 +532,35 @@ class Gateway:
         return revoked
 
     def _revoked_elsewhere(self, body: bytes) -> None:
-        try:
-            message = orjson.loads(body)
-            if message.get("origin") == self.node_id:
-                return  # applied when it was made
-            request = RevokeRequest.model_validate(message["request"])
-        except (orjson.JSONDecodeError, KeyError, AttributeError, ValidationError):
-            log.error("ignoring a malformed revocation from the broker: %r", body[:200])
-            return
-        revoked = self.revoke(request)
+        message = _revocation_of(body)
+        if message is None or message[0] == self.node_id:
+            return  # malformed, or applied when it was made
+        revoked = self.revoke(message[1])
         log.info("revocation from another node ended %s", revoked.to_wire())
+
+    async def _recall_revocations(self) -> None:
+        """Learn the revocations still in force from the broker's history, before serving.
+
+        Without this a node that starts, or a worker restarted by its
+        supervisor, would accept tokens revoked before it came up. It knows
+        what the history of ``system:revocations`` keeps (``history_size``
+        events within ``history_age``).
+        """
+        if not isinstance(self.broker, History):
+            return
+        since, recalled = 0, 0
+        try:
+            for _ in range(RECALL_PAGES):
+                page = await self.broker.history(REVOCATIONS_TOPIC, since, RECALL_PAGE)
+                for _, body in page.events:
+                    message = _revocation_of(body)
+                    if message is not None:
+                        self.guard.authorizer.revoke(message[1], at=message[2])
+                        recalled += 1
+                if not page.has_more:
+                    break
+                since = page.next_since
+        except BrokerError as exc:
+            log.warning("could not read past revocations (%s); only new ones apply", exc)
+        if recalled:
+            log.info("recalled %d revocations from the broker's history", recalled)
