@@ -4,6 +4,7 @@ from eventwire.client.client import Client, ErrorHandler
 from eventwire.client.errors import (
     CommandFailed,
     GatewayUnreachable,
+    HandshakeForbidden,
     RequestTimeout,
     ServerError,
     SubscribeRefused,
@@ -35,6 +36,7 @@ __all__ = [
     "Gap",
     "GatewayUnreachable",
     "Handler",
+    "HandshakeForbidden",
     "InProcessPublisher",
     "Metadata",
     "Published",

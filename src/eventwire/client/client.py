@@ -38,9 +38,10 @@ from eventwire.client.errors import (
     ServerError,
     SubscribeRefused,
     VersionsConflict,
+    refused_for_good,
 )
 from eventwire.client.publisher import Published, Sender
-from eventwire.client.reconnect import Reconnected, ReconnectHandler, Signal, backoff_delay, notify
+from eventwire.client.reconnect import Backoff, Reconnected, ReconnectHandler, Signal, notify
 from eventwire.client.requests import Answer, Requests
 from eventwire.client.router import Router
 from eventwire.client.streams import Gap, TopicPosition
@@ -82,7 +83,11 @@ class Client:
     (round robin), so the clients of a dead node move to the others.
     Reconnection waits ``backoff_initial * 2**round`` seconds at most (full
     jitter), capped at ``backoff_max``, where ``round`` counts the times every
-    URL was tried; ``max_reconnect_attempts`` of None retries forever.
+    URL was tried; ``max_reconnect_attempts`` (consecutive attempts that
+    failed to connect) of None retries forever. The backoff starts again from
+    ``backoff_initial`` only after a connection stayed open ``stable_after``
+    seconds: a node that accepts and closes at once is retried ever more
+    slowly, not every ``backoff_initial``.
     After a reconnection ``on_reconnect`` is called with a ``Reconnected``
     (sync or async), ``reconnects`` counts them, and ``await
     client.reconnected()`` returns at the next one.
@@ -91,8 +96,11 @@ class Client:
     or async) is asked for a fresh one before every connection and whenever
     the gateway says TOKEN_EXPIRED, and the fresh token is sent with AUTH, so
     a long-lived client keeps its subscriptions across token lifetimes. A
-    gateway that refuses the token for good (4501, 4503) ends the client with
-    ConnectionLost.
+    ``get_token`` that raises fails that connection attempt (logged), which
+    is retried like a gateway out of reach. A gateway that refuses the token
+    for good (4501, 4503) ends the client with ConnectionLost, and so does a
+    handshake answered with HTTP 403 (HandshakeForbidden): ``origin`` is the
+    ``Origin`` header sent, for a gateway with an allow-list.
 
     ERROR events that answer no command (a frame the server could not read)
     are appended to ``errors`` and passed to ``on_error``. Missed events are
@@ -124,8 +132,12 @@ class Client:
         catalog: Catalog | None = None,
         recover: bool = True,
         versions: Versions | None = None,
+        stable_after: float = 5.0,
+        origin: str | None = None,
     ) -> None:
         self._endpoints = Endpoints(url)
+        self._backoff = Backoff(stable_after, step=self._endpoints.backoff_step)
+        self.origin = origin
         self._connection_versions: Declared = None if versions is None else check_versions(versions)
         self.recover = recover
         self.token = token
@@ -356,6 +368,14 @@ class Client:
             self.token = await fresh if inspect.isawaitable(fresh) else fresh
         return self.token
 
+    async def _token_for_connection(self) -> str | None:
+        """The token of the next connection; a failing ``get_token`` fails only this attempt."""
+        try:
+            return await self._current_token()
+        except Exception as exc:
+            log.warning("get_token() failed before connecting to %s: %r", self.url, exc)
+            raise GatewayUnreachable(f"get_token() failed: {exc!r}") from exc
+
     async def _refresh_token(self) -> None:
         """The token is about to lapse: fetch a fresh one and send it with AUTH."""
         if self.get_token is None:
@@ -363,8 +383,8 @@ class Client:
             return
         try:
             await self.authenticate(await self._current_token() or "")
-        except ClientError as exc:
-            log.warning("token refresh failed: %s", exc)
+        except Exception as exc:  # the gateway closes with 4001; reconnecting asks again
+            log.warning("token refresh failed: %r", exc)
 
     async def ping(self) -> float:
         """Round trip to the gateway and back, in seconds."""
@@ -484,9 +504,8 @@ class Client:
     # -- the connection ------------------------------------------------------------
 
     async def _open(self) -> ClientConnection:
-        token = await self._current_token()
-        url = with_token(self.url, token)
-        ws, hello = await open_connection(url, self.connect_timeout)
+        url = with_token(self.url, await self._token_for_connection())
+        ws, hello = await open_connection(url, self.connect_timeout, self.origin)
         payload = hello.payload if isinstance(hello.payload, dict) else {}
         self.session_id = str(payload.get("session_id", hello.entity_id))
         self._ws = ws
@@ -500,8 +519,8 @@ class Client:
             try:
                 return await self._open()
             except (ConnectionLost, GatewayUnreachable) as exc:
-                if isinstance(exc, ConnectionLost) and not should_reconnect(exc.code or 1000):
-                    raise  # refused for good: another node would refuse this token too
+                if refused_for_good(exc):
+                    raise  # another node would refuse it too
                 failures.append(str(exc))
                 if len(failures) == 1 == len(self.urls):
                     raise
@@ -510,11 +529,27 @@ class Client:
                 log.info("%s; trying %s", exc, self._endpoints.advance())
 
     async def _run(self, ws: ClientConnection) -> None:
+        """Keep the connection; a failure of the client's own ends it for good, never silently."""
+        try:
+            await self._keep(ws)
+        except Exception as exc:
+            if self._closed:
+                return
+            log.exception("the connection task of the client for %s failed", self.url)
+            if self._ws is not None:
+                with contextlib.suppress(Exception):
+                    await self._ws.close(1011, "client failed")
+            self._connection_lost(_ABNORMAL, "the client failed")
+            self._give_up(ConnectionLost(_ABNORMAL, f"the client failed: {exc!r}"))
+
+    async def _keep(self, ws: ClientConnection) -> None:
         """Read until the connection ends; reconnect and resubscribe while the code allows."""
         while True:
+            self._backoff.opened()
             with contextlib.suppress(ConnectionClosed):
                 async for message in ws:
                     self._receive(message)
+            self._backoff.closed()
             code, reason = ws.close_code or _ABNORMAL, ws.close_reason or ""
             self._connection_lost(code, reason)
             if self._closed:
@@ -533,15 +568,14 @@ class Client:
     async def _reopen(self, code: int) -> ClientConnection:
         attempt = 0
         while True:
-            step = self._endpoints.backoff_step(attempt)
-            await asyncio.sleep(backoff_delay(step, self.backoff_initial, self.backoff_max))
+            await asyncio.sleep(self._backoff.delay(self.backoff_initial, self.backoff_max))
             attempt += 1
             self._endpoints.advance()  # the next node: the one just lost may be gone
             try:
                 return await self._open()
             except (ConnectionLost, GatewayUnreachable) as exc:
-                if isinstance(exc, ConnectionLost) and not should_reconnect(exc.code or 1000):
-                    raise  # refused for good, e.g. 4501: this token will not do
+                if refused_for_good(exc):
+                    raise  # e.g. 4501: this token will not do, on any node
                 if (
                     self.max_reconnect_attempts is not None
                     and attempt >= self.max_reconnect_attempts

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from http import HTTPStatus
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.typing import Origin
 from websockets.uri import parse_uri
 
-from eventwire.client.errors import GatewayUnreachable
+from eventwire.client.errors import GatewayUnreachable, HandshakeForbidden
 from eventwire.envelope import Event
 from eventwire.errors import ConnectionLost
 from eventwire.protocol.frames import ERROR_TOPIC, SYSTEM_TOPIC
@@ -73,16 +75,31 @@ def with_token(url: str, token: str | None) -> str:
     return urlunsplit(parts._replace(query=urlencode([*query, ("token", token)])))
 
 
-async def open_connection(url: str, timeout: float) -> tuple[ClientConnection, Event]:
+async def open_connection(
+    url: str, timeout: float, origin: str | None = None
+) -> tuple[ClientConnection, Event]:
     """A WebSocket whose first frame, the CONNECTED greeting, has been read.
 
     A gateway that refuses the connection (a bad token, a connection cap)
     answers with an ERROR and a close code: that is ConnectionLost with the
-    code, which says whether to retry. Any other failure, from a refused TCP
-    connection to a missing greeting, is GatewayUnreachable, always retried.
+    code, which says whether to retry. A handshake answered with HTTP 403
+    (an ``origin`` not on the gateway's allow-list) is HandshakeForbidden.
+    Any other failure, from a refused TCP connection to a missing greeting or
+    an HTTP 429 (a connection cap), is GatewayUnreachable, always retried.
     """
     try:
-        ws = await connect(url, open_timeout=timeout, compression=None, max_size=MAX_MESSAGE)
+        ws = await connect(
+            url,
+            open_timeout=timeout,
+            compression=None,
+            max_size=MAX_MESSAGE,
+            origin=None if origin is None else Origin(origin),
+        )
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        if status == HTTPStatus.FORBIDDEN:
+            raise HandshakeForbidden(status, f"{url} refused the handshake: {exc}") from exc
+        raise GatewayUnreachable(f"cannot connect to {url}: {exc}") from exc
     except (OSError, TimeoutError, InvalidHandshake) as exc:
         raise GatewayUnreachable(f"cannot connect to {url}: {exc}") from exc
     try:

@@ -5,6 +5,7 @@ catches everything the client raises::
 
     ClientError
     ├── ConnectionLost         (eventwire.errors) the WebSocket closed for good
+    │   └── HandshakeForbidden the gateway answered the handshake with HTTP 403
     ├── PublishFailed          (eventwire.errors) the gateway refused a publish
     ├── CommandFailed          the gateway answered a command with ERROR
     │   └── SubscribeRefused   one or more topics of a SUBSCRIBE were refused
@@ -19,15 +20,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from eventwire.errors import ClientError
+from eventwire.codes import should_reconnect
+from eventwire.errors import ClientError, ConnectionLost
 
 __all__ = [
     "CommandFailed",
     "GatewayUnreachable",
+    "HandshakeForbidden",
     "RequestTimeout",
     "ServerError",
     "SubscribeRefused",
     "VersionsConflict",
+    "refused_for_good",
 ]
 
 
@@ -90,6 +94,31 @@ class RequestTimeout(ClientError):
 
 class GatewayUnreachable(ClientError):
     """The gateway could not be reached: connection refused, DNS failure, timeout."""
+
+
+class HandshakeForbidden(ConnectionLost):
+    """The gateway answered the WebSocket handshake with HTTP 403: this Origin is not allowed.
+
+    Final, like a close code in 4500-4999: every node of a deployment shares
+    its allow-list, and trying again would only be refused again. ``code`` is
+    None (no connection was opened), ``status`` the HTTP status.
+    """
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(None, reason)
+        self.status = status
+
+
+def refused_for_good(error: ClientError) -> bool:
+    """Whether a failed connection attempt would fail the same on any node: do not retry it.
+
+    A refusal at the greeting whose close code says not to reconnect (4501
+    bad token, 4503 revoked), or a handshake forbidden (HTTP 403). A gateway
+    that cannot be reached, or a connection cap (HTTP 429, 4029), is retried.
+    """
+    if isinstance(error, HandshakeForbidden):
+        return True
+    return isinstance(error, ConnectionLost) and not should_reconnect(error.code or 1000)
 
 
 class VersionsConflict(ClientError):
