@@ -143,13 +143,15 @@ class LinkedBroker(Generic[L]):
         return self._link is not None and self._link.up
 
     def counters(self) -> dict[str, int]:
-        """``link_losses``, events ``recovered`` from history or ``missed``, epoch changes."""
+        """``link_losses``, events ``recovered`` from history or ``missed``, epoch changes,
+        and ``history_regressions`` (a topic's position went back under its epoch)."""
         link, feed = self._link, self._feed
         return {
             "link_losses": link.losses if link is not None else 0,
             "events_recovered": feed.recovered if feed is not None else 0,
             "events_missed": feed.missed if feed is not None else 0,
             "epoch_changes": feed.epoch_changes if feed is not None else 0,
+            "history_regressions": feed.regressions if feed is not None else 0,
         }
 
     def _not_started(self) -> BrokerUnavailable:
