@@ -133,7 +133,13 @@ async def test_a_node_follows_a_topic_whose_slot_moves_to_another_master(
         assert shard_subscribers(source, channel) == 0
         assert (await a.publish(event(topic, 3))).seq == 3
         await expect_seqs(client, topic, [3])
+        assert counters(b)["link_losses"] == 1  # one rebuild of every shard's link
+        redis_cluster.move_slot(channel, source)  # and back: a second move, a second rebuild
+        assert (await a.publish(event(topic, 4))).seq == 4
+        await expect_seqs(client, topic, [4])
+        await eventually(lambda: b.ready, "node B is subscribed on the first master again")
         await client.expect_nothing(topic)
+    assert counters(b)["link_losses"] == 2
     assert counters(b)["epoch_changes"] == 0
 
 
@@ -146,7 +152,10 @@ async def test_a_restarted_shard_is_noticed_and_its_topics_start_a_new_epoch(
     async with TestClient(b.ws_url) as client:
         await client.subscribe(hit, spared)
         await a.publish(event(hit, 1))
+        await a.publish(event(spared, 1))
         await expect_seqs(client, hit, [1])
+        await expect_seqs(client, spared, [1])
+        kept = await a.broker.position(spared)
         shard.kill()
         try:
             await eventually(lambda: not b.ready, "node B notices the shard is gone")
@@ -154,8 +163,9 @@ async def test_a_restarted_shard_is_noticed_and_its_topics_start_a_new_epoch(
             shard.start()  # same port and slots (nodes.conf), no data: a new epoch
             redis_cluster.wait_ok()
         await eventually(lambda: b.ready, "node B is subscribed to the shard again")
-        assert (await a.publish(event(spared, 1))).seq == 1  # the other shards kept theirs
-        await expect_seqs(client, spared, [1])
+        assert await a.broker.position(spared) == kept  # the other shards kept their epoch
+        assert (await a.publish(event(spared, 2))).seq == 2
+        await expect_seqs(client, spared, [2])
     assert counters(b)["link_losses"] >= 1
     assert counters(b)["epoch_changes"] == 1  # the restarted shard's topic, not the other
     assert (await a.broker.position(hit)).seq == 0

@@ -21,7 +21,15 @@ from eventwire.brokers._resume import Feed
 from eventwire.brokers.base import BrokerUnavailable, Position
 from eventwire.topics import is_pattern
 
-__all__ = ["LinkState", "LinkStatus", "LinkedBroker", "backoff", "check_history", "check_page"]
+__all__ = [
+    "LinkState",
+    "LinkStatus",
+    "LinkedBroker",
+    "backoff",
+    "check_history",
+    "check_page",
+    "log_attempt",
+]
 
 
 def check_history(history_size: int, history_age: float | None) -> None:
@@ -44,6 +52,14 @@ def backoff(attempt: int, *, initial: float, maximum: float, cap: int) -> float:
     """Exponential with jitter: nodes of one restarted server spread their return."""
     ceiling = min(maximum, initial * 2.0 ** min(attempt, cap))
     return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def log_attempt(log: logging.Logger, attempt: int, message: str, *args: object) -> None:
+    """A failed reconnection attempt: a warning on the first and every 20th, else debug.
+
+    A long outage then leaves a trace every few minutes rather than a flood.
+    """
+    log.log(logging.WARNING if attempt % 20 == 1 else logging.DEBUG, message, *args)
 
 
 class LinkState(enum.Enum):

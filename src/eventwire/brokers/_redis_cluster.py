@@ -35,7 +35,8 @@ from redis.exceptions import RedisClusterException, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from eventwire.brokers._interest import Interests
-from eventwire.brokers._redis_link import Channels, Link, LinkSettings
+from eventwire.brokers._node import log_attempt
+from eventwire.brokers._redis_link import Channels, Link, LinkSettings, pubsub_connector
 from eventwire.brokers._redis_lua import RedisKeys
 from eventwire.brokers._resume import Feed
 from eventwire.topics import is_pattern
@@ -160,6 +161,7 @@ class ClusterLink:
         self._moved = asyncio.Event()
         self._progress = asyncio.Event()
         self._lost_before = 0
+        self._settled = False  # every link of the current slot map has been up
 
     # -- status --------------------------------------------------------------------
 
@@ -207,30 +209,35 @@ class ClusterLink:
     # -- the supervisor ------------------------------------------------------------
 
     async def run(self) -> None:
-        """Keep a link to every shard master, following the slot map, until cancelled."""
+        """Keep a link to every shard master, following the slot map, until cancelled.
+
+        Whatever breaks it, it logs, backs off and reads the slot map again:
+        a bug must not leave the node deaf.
+        """
         attempt = 0
         while True:
             try:
                 slots = await self._slot_map()
+                moved = await self._follow(slots)
+            except asyncio.CancelledError:
+                raise
             except (RedisError, RedisClusterException, OSError) as exc:
                 attempt += 1
-                log.log(
-                    logging.WARNING if attempt % 20 == 1 else logging.DEBUG,
-                    "%s: reading the slot map failed (%s)",
-                    self._name,
-                    exc,
-                )
+                log_attempt(log, attempt, "%s: reading the slot map failed (%s)", self._name, exc)
                 await asyncio.sleep(self._settings.backoff(attempt))
                 continue
-            moved = await self._follow(slots)
+            except Exception:
+                log.exception("%s: following the cluster's shards failed", self._name)
+                moved = True
+            if self._settled:
+                attempt = 0  # the last map served: a new move is not a repeated failure
             if moved:
                 attempt += 1
                 await asyncio.sleep(self._settings.backoff(attempt))
-            else:
-                attempt = 0
 
     async def _follow(self, slots: SlotMap) -> bool:
         """Run a link per master of ``slots`` until they move; True if a shard said so."""
+        self._settled = False
         self._build(slots)
         tasks = [asyncio.create_task(link.run()) for link in self._links.values()]
         try:
@@ -241,7 +248,7 @@ class ClusterLink:
             await asyncio.gather(*tasks, return_exceptions=True)
             links, self._links = self._links, {}
             self._lost_before += sum(link.losses for link in links.values())
-        self._lost_before += 1  # every shard's link was dropped to follow the slots
+        self._lost_before += 1  # every shard's link was dropped to follow the slots: one loss
         log.warning("%s: the cluster's slots moved; linking every shard again", self._name)
         return moved
 
@@ -254,7 +261,7 @@ class ClusterLink:
                 carries=self._owned_by(slots, master),
                 patterns=master == carrier,
                 on_moved=self._moved.set,
-                on_up=self._progress.set,
+                on_up=self._link_up,
             )
             self._links[master] = Link(
                 self._connector(master),
@@ -265,6 +272,11 @@ class ClusterLink:
                 name=f"{self._name} shard {master}",
                 channels=channels,
             )
+        self._progress.set()
+
+    def _link_up(self) -> None:
+        if self._links and all(link.up for link in self._links.values()):
+            self._settled = True
         self._progress.set()
 
     def _owned_by(self, slots: SlotMap, master: str) -> Callable[[str], bool]:
@@ -298,15 +310,7 @@ class ClusterLink:
         return {slot: nodes[0].name for slot, nodes in manager.slots_cache.items()}
 
     def _connector(self, master: str) -> Callable[[], AbstractConnection]:
+        """Connections of the link's own to ``master``, outside the command client."""
         node = self._client.get_node(node_name=master)
         assert node is not None
-        kwargs: dict[str, Any] = {**node.connection_kwargs}
-        kwargs.update(socket_timeout=None, client_name="eventwire:link", health_check_interval=0)
-        connection_class = node.connection_class
-
-        def connect() -> AbstractConnection:
-            """A connection of its own to ``master``, outside the command client."""
-            connection: AbstractConnection = connection_class(**kwargs)
-            return connection
-
-        return connect
+        return pubsub_connector(node.connection_class, node.connection_kwargs)

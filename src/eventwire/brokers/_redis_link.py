@@ -32,13 +32,13 @@ from redis.exceptions import AskError, ClusterDownError, MovedError, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from eventwire.brokers._interest import Interests
-from eventwire.brokers._node import LinkState, LinkStatus, backoff
+from eventwire.brokers._node import LinkState, LinkStatus, backoff, log_attempt
 from eventwire.brokers._redis_lua import RedisKeys, parse_message
 from eventwire.brokers._resume import Feed
 from eventwire.errors import BrokerError
 from eventwire.topics import is_pattern
 
-__all__ = ["Channels", "Link", "LinkSettings"]
+__all__ = ["Channels", "Link", "LinkSettings", "pubsub_connector"]
 
 log = logging.getLogger("eventwire.brokers.redis")
 
@@ -57,6 +57,24 @@ class _Moved(Exception):
 
 _TOPOLOGY = (MovedError, AskError, ClusterDownError, _Moved)
 """What a shard answers when its slots moved (or the cluster is failing over)."""
+
+
+def pubsub_connector(
+    connection_class: type[AbstractConnection], connection_kwargs: dict[str, Any]
+) -> Callable[[], AbstractConnection]:
+    """Connections of the link's own, like the command client's but outside its pool.
+
+    No socket timeout (the link's reads wait for events; its PING finds a
+    dead peer), and no health check of redis-py's, which would read replies
+    meant for the reader.
+    """
+    kwargs: dict[str, Any] = {**connection_kwargs}
+    kwargs.update(socket_timeout=None, client_name="eventwire:link", health_check_interval=0)
+
+    def connect() -> AbstractConnection:
+        return connection_class(**kwargs)
+
+    return connect
 
 
 def _everything(topic: str) -> bool:
@@ -195,6 +213,7 @@ class Link(LinkStatus):
         """Keep the link up until cancelled."""
         attempt = 0
         while True:
+            moved = False
             try:
                 await self._session()
             except asyncio.CancelledError:
@@ -205,7 +224,8 @@ class Link(LinkStatus):
             except _TOPOLOGY as exc:
                 reason = f"the cluster's slots moved ({type(exc).__name__}: {exc})"
                 if self._channels.on_moved is not None:
-                    self._channels.on_moved()
+                    self._channels.on_moved()  # the rebuild of every link counts the loss
+                    moved = True
             except (OSError, TimeoutError, RedisError, BrokerError) as exc:
                 reason = f"{type(exc).__name__}: {exc}"
             except Exception as exc:  # a bug must not leave the node deaf: log it, reconnect
@@ -214,12 +234,13 @@ class Link(LinkStatus):
             was_up = self._state is LinkState.UP
             await self._drop()
             if was_up:
-                self.losses += 1
+                self.losses += 0 if moved else 1
                 attempt = 0
                 log.warning("%s: link lost (%s); reconnecting", self._name, reason)
             else:
-                log.log(
-                    logging.WARNING if attempt % 20 == 1 else logging.DEBUG,
+                log_attempt(
+                    log,
+                    attempt,
                     "%s: link still down after %d attempts (%s)",
                     self._name,
                     attempt,

@@ -36,12 +36,10 @@ import logging
 import secrets
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
-from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
@@ -69,7 +67,7 @@ from eventwire.brokers._redis_cluster import (
     ClusterUrl,
     cluster_client,
 )
-from eventwire.brokers._redis_link import Link, LinkSettings
+from eventwire.brokers._redis_link import Link, LinkSettings, pubsub_connector
 from eventwire.brokers._redis_lua import (
     CLASSIC,
     HISTORY_SCRIPT,
@@ -210,8 +208,9 @@ class RedisBroker(RedisPresence, LinkedBroker[Link | ClusterLink]):
                 patterns=self.cluster.patterns,
             )
         else:
+            assert self._pool is not None
             self._link = Link(
-                self._link_connection,
+                pubsub_connector(self._pool.connection_class, self._pool.connection_kwargs),
                 self.keys,
                 self.interests,
                 self._feed,
@@ -266,14 +265,6 @@ class RedisBroker(RedisPresence, LinkedBroker[Link | ClusterLink]):
             client_name="eventwire",
         )
         return Redis(connection_pool=self._pool)
-
-    def _link_connection(self) -> AbstractConnection:
-        """A connection of its own for Pub/Sub, outside the pool, never retried by redis-py."""
-        assert self._pool is not None
-        kwargs: dict[str, Any] = {**self._pool.connection_kwargs}
-        kwargs.update(socket_timeout=None, client_name="eventwire:link", health_check_interval=0)
-        connection: AbstractConnection = self._pool.connection_class(**kwargs)
-        return connection
 
     # -- the Broker ----------------------------------------------------------------
 
