@@ -1,8 +1,10 @@
 """The broker and presence contracts, run against a Redis Cluster of three masters.
 
-Each test's topics hash to slots spread over the three shards, so every
-check crosses shard links: seq, history and presence on the topic's slot,
-live events over sharded Pub/Sub, patterns over the classic copy.
+The contract's topics land on whichever shards their slots hash to (a
+test's few topics may share one): what this checks is seq, history and
+presence on the topic's slot, live events over sharded Pub/Sub and patterns
+over the classic copy. Topics picked to cover every shard, and a shard's
+faults, are in tests/integration/test_redis_cluster_gateways.py.
 """
 
 from __future__ import annotations
