@@ -10,10 +10,14 @@ server and the gateway mounted in an ASGI app.
 from __future__ import annotations
 
 import asyncio
+import socket
 
+import pytest
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from eventwire.server import Gateway
+from eventwire.server.connection import ConnectionBase
 from tests.e2e.conftest import StartGateway, barrier, command, event, open_ws, recv
 from tests.e2e.test_asgi import gateway as mounted_gateway
 from tests.e2e.test_asgi import served_app  # noqa: F401 (fixture)
@@ -23,10 +27,26 @@ PADDING = "x" * 8000
 """160 events of 8 KB: 1.3 MB, more than the default outbound buffer."""
 
 
-async def publish_missed(gateway: Gateway, topic: str) -> str:
-    """Publish one event, then MISSED more while nobody listens; the topic's epoch."""
-    for n in range(MISSED + 1):
-        await gateway.publish(event(topic, payload={"n": n, "padding": PADDING}))
+def kernel_send_buffer_max() -> int:
+    """The most the kernel may buffer for one socket's sends (it grows them up to that)."""
+    try:
+        with open("/proc/sys/net/ipv4/tcp_wmem") as limits:
+            return int(limits.read().split()[2])
+    except (OSError, ValueError, IndexError):
+        return 4 * 1024 * 1024
+
+
+STALLING_PADDING = "x" * 32_000
+STALLING = 2 * kernel_send_buffer_max() // len(STALLING_PADDING)
+"""Missed events more than the kernel can buffer: a replay that waits for its reader."""
+
+
+async def publish_missed(
+    gateway: Gateway, topic: str, missed: int = MISSED, padding: str = PADDING
+) -> str:
+    """Publish one event, then ``missed`` more while nobody listens; the topic's epoch."""
+    for n in range(missed + 1):
+        await gateway.publish(event(topic, payload={"n": n, "padding": padding}))
     return (await gateway.broker.position(topic)).epoch
 
 
@@ -51,26 +71,92 @@ async def test_a_replay_larger_than_the_outbound_buffer_reaches_the_client(
         await assert_replayed(ws, "gift-list:1", epoch)
 
 
+async def unhurried_client(gateway: Gateway) -> ClientConnection:
+    """A client that reads only when asked to: a small socket buffer, one frame queued.
+
+    While it does not read, a replay of STALLING events cannot finish, so the
+    live events of the topic are held for as long as it waits.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, (gateway.settings.host, gateway.port))
+    ws = await connect(gateway.ws_url, sock=sock, max_size=None, max_queue=1)
+    assert (await recv(ws))["event"] == "CONNECTED"
+    return ws
+
+
+async def subscribe_since_1(ws: ClientConnection, topic: str, epoch: str) -> None:
+    since = {topic: {"seq": 1, "epoch": epoch}}
+    await command(ws, "SUBSCRIBE", "s", {"topics": [topic], "since": since})
+    reply = await recv(ws)
+    assert reply["event"] == "SUBSCRIBED", reply
+    assert reply["data"]["payload"]["recovered"] == {topic: True}
+
+
+async def close_code_after_the_rest(ws: ClientConnection) -> int | None:
+    """Read what was sent before the close, then return the close code."""
+    for _ in range(10 * STALLING):
+        try:
+            await recv(ws)
+        except ConnectionClosed:
+            return ws.close_code
+    raise AssertionError("never closed")
+
+
+def the_connection(gateway: Gateway) -> ConnectionBase:
+    (connection,) = gateway.connections
+    assert isinstance(connection, ConnectionBase)
+    return connection
+
+
 async def test_live_events_wait_behind_a_long_replay_and_none_is_lost(
     start_gateway: StartGateway,
 ) -> None:
-    gateway = await start_gateway(max_outbound_buffer=256 * 1024)
+    gateway = await start_gateway(max_outbound_buffer=256 * 1024, max_recovery=STALLING)
     topic = "gift-list:2"
-    epoch = await publish_missed(gateway, topic)
-
-    async def publish_live() -> None:
-        for n in range(50):
+    epoch = await publish_missed(gateway, topic, STALLING, STALLING_PADDING)
+    live = 50
+    async with await unhurried_client(gateway) as ws:
+        await subscribe_since_1(ws, topic, epoch)
+        for n in range(live):  # the replay waits for the client: these are held
             await gateway.publish(event(topic, payload={"live": n}))
-            await asyncio.sleep(0.001)
+        seqs = [(await recv(ws))["seq"] for _ in range(STALLING + live)]
+        assert seqs == list(range(2, STALLING + live + 2))  # each once, in order
+        assert await barrier(ws) == []  # and nothing after them
+        assert the_connection(gateway).held_events == live
+        await gateway.publish(event(topic, payload={"live": live}))
+        assert (await recv(ws))["seq"] == STALLING + live + 2  # the topic is live again
 
-    async with await open_ws(gateway, max_size=None) as ws:
-        live = asyncio.create_task(publish_live())
-        since = {topic: {"seq": 1, "epoch": epoch}}
-        await command(ws, "SUBSCRIBE", "s", {"topics": [topic], "since": since})
-        assert (await recv(ws))["event"] == "SUBSCRIBED"
-        await live
-        seqs = [(await recv(ws))["seq"] for _ in range(MISSED + 50)]
-    assert seqs == list(range(2, MISSED + 52))
+
+@pytest.mark.parametrize(
+    ("cap", "padding", "most_held"),
+    [
+        ("max_recovery", "", STALLING),  # events of a few bytes: the count is crossed first
+        ("max_outbound_buffer", PADDING, 256 * 1024 // len(PADDING)),  # 8 KB ones: the bytes
+    ],
+)
+async def test_a_client_that_stops_reading_during_a_replay_is_closed_at_the_cap(
+    start_gateway: StartGateway, cap: str, padding: str, most_held: int
+) -> None:
+    gateway = await start_gateway(max_outbound_buffer=256 * 1024, max_recovery=STALLING)
+    topic = "gift-list:3"
+    epoch = await publish_missed(gateway, topic, STALLING, STALLING_PADDING)
+    async with await unhurried_client(gateway) as ws:
+        await subscribe_since_1(ws, topic, epoch)
+        connection = the_connection(gateway)
+        published = 0
+        while not connection.held_events > most_held and published < 2 * most_held + 10:
+            await gateway.publish(event(topic, payload={"live": published, "p": padding}))
+            published += 1
+        # Closed the moment the cap was crossed, long before any heartbeat.
+        assert connection.held_events == most_held + 1, cap
+        for n in range(20):  # it holds nothing more: it has left the topic
+            await gateway.publish(event(topic, payload={"late": n, "p": padding}))
+        assert connection.held_events == most_held + 1
+        assert await close_code_after_the_rest(ws) == 4008
+    metrics = gateway.metrics.render().decode()
+    assert 'eventwire_drops_total{reason="slow_consumer"} 1.0' in metrics
 
 
 async def test_a_mounted_gateway_paces_its_replay_too(served_app: str) -> None:  # noqa: F811

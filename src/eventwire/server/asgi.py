@@ -192,7 +192,7 @@ async def _refuse(scope: Scope, send: Send, refusal: HandshakeRefused) -> None:
 class AsgiConnection(ConnectionBase):
     """One WebSocket served through ASGI, with a byte-bounded outbound queue."""
 
-    __slots__ = ("_emptied", "_queue", "_queued_bytes", "_send_asgi", "_wake", "_writer")
+    __slots__ = ("_drained", "_queue", "_queued_bytes", "_send_asgi", "_wake", "_writer")
 
     def __init__(
         self, gateway: Gateway, send: Send, ticket: Ticket | None = None, token: str | None = None
@@ -202,7 +202,7 @@ class AsgiConnection(ConnectionBase):
         self._queue: deque[str | int] = deque()  # text frames, or a close code last
         self._queued_bytes = 0
         self._wake = asyncio.Event()
-        self._emptied = asyncio.Event()  # the writer has sent everything queued
+        self._drained = asyncio.Event()  # the writer brought the queue under the pace
         self._writer: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -222,12 +222,11 @@ class AsgiConnection(ConnectionBase):
             self._slow_consumer()
 
     async def _write_paced(self, message: Outbound) -> bool:
-        pace = max(1, self._gateway.settings.max_outbound_buffer // 4)
-        while self._queued_bytes >= pace and not self._closing:
+        while self._queued_bytes >= self._pace and not self._closing:
             if self._writer is None or self._writer.done():
                 return False  # the peer is gone
-            self._emptied.clear()
-            await self._emptied.wait()  # the server took them: the peer is reading
+            self._drained.clear()
+            await self._drained.wait()  # the server took enough: the peer is reading
         if self._closing:
             return False
         self._enqueue(message.text)
@@ -246,7 +245,7 @@ class AsgiConnection(ConnectionBase):
             self._queued_bytes = 0
         self._queue.append(code)
         self._wake.set()
-        self._emptied.set()  # a paced replay: it ends
+        self._drained.set()  # a paced replay: it ends
         asyncio.get_running_loop().call_soon(self._leave)
 
     async def finish(self) -> None:
@@ -284,10 +283,12 @@ class AsgiConnection(ConnectionBase):
                         return
                     self._queued_bytes -= len(item)
                     await send({"type": "websocket.send", "text": item})
-                self._emptied.set()
+                    # Not only once empty: live events of other topics may keep it from that.
+                    if self._queued_bytes < self._pace:
+                        self._drained.set()
         except asyncio.CancelledError:
             raise
         except Exception:  # the peer vanished mid-send; the reader will see the disconnect
             log.debug("ASGI send failed", exc_info=True)
         finally:
-            self._emptied.set()  # nothing more will be sent
+            self._drained.set()  # nothing more will be sent

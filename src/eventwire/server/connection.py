@@ -63,6 +63,8 @@ class ConnectionBase:
     __slots__ = (
         "_closing",
         "_gateway",
+        "_held_bytes",
+        "_pace",
         "_recovering",
         "_ticket",
         "_timer",
@@ -70,6 +72,7 @@ class ConnectionBase:
         "_token",
         "_unsupported",
         "audience",
+        "held_events",
         "session",
     )
 
@@ -85,6 +88,11 @@ class ConnectionBase:
         self._unsupported: dict[str, set[str]] | None = None  # topic -> event types told
         self._recovering: dict[str, list[Outbound]] = {}
         """Topics being replayed -> their live events held meanwhile; empty almost always."""
+        self._held_bytes = 0  # of every topic's held events
+        self.held_events = 0
+        """Live events this connection has held behind a replay, in all."""
+        self._pace = max(1, gateway.settings.max_outbound_buffer // 4)
+        """Bytes of replay a transport lets wait unread before it waits for the peer."""
         auth = gateway.guard.session_auth
         self.audience: Audience = EVERYONE if auth is None else NO_TENANT
         self.session = Session(
@@ -100,15 +108,37 @@ class ConnectionBase:
         raise NotImplementedError
 
     def _hold(self, message: Outbound) -> bool:
-        """Hold a live event of a topic being recovered; True when held.
+        """Hold a live event of a topic being recovered; True when held (or dropped).
 
         Transports call it from ``deliver`` only while ``_recovering`` is not empty.
+        What is held is what the peer has yet to read, like a live outbound queue,
+        so it has the same bounds: a peer more than ``max_recovery`` events of one
+        topic or ``max_outbound_buffer`` bytes behind is a slow consumer, closed
+        at once with 4008 and its held events dropped, not when its replay ends.
         """
         held = self._recovering.get(message.topic)
         if held is None:
             return False
+        if self._closing:
+            return True  # going away: nothing more is kept for it
         held.append(message)
+        self._held_bytes += len(message.data)
+        self.held_events += 1
+        settings = self._gateway.settings
+        if len(held) > settings.max_recovery or self._held_bytes > settings.max_outbound_buffer:
+            for topic in self._recovering:
+                self._recovering[topic] = []
+            self._held_bytes = 0
+            self._slow_consumer()
         return True
+
+    def _take_held(self, topic: str, *, live: bool) -> list[Outbound]:
+        """The live events held for ``topic`` so far; ``live``: hold no more of them."""
+        held = self._recovering.pop(topic, [])
+        if not live:
+            self._recovering[topic] = []
+        self._held_bytes -= sum(len(message.data) for message in held)
+        return held
 
     def first_unsupported(self, key: tuple[str, str]) -> bool:
         """Whether this connection has yet to hear UNSUPPORTED_VERSION for (topic, event)."""
@@ -245,11 +275,11 @@ class ConnectionBase:
                     replays[topic] = await self._replay(topic, start, read[topic])
         except BaseException:
             for topic in since:
-                self._recovering.pop(topic, None)
+                self._take_held(topic, live=True)
             raise
         if self._closing:
             for topic in since:
-                self._recovering.pop(topic, None)
+                self._take_held(topic, live=True)
             return
         positions = {topic: position.to_wire() for topic, position in read.items()}
         recovered = {topic: not isinstance(found, str) for topic, found in replays.items()}
@@ -265,7 +295,7 @@ class ConnectionBase:
                 continue
             # Nothing to replay: release what was held, without waiting, so that no
             # live event can slip between the position read and the release.
-            held = self._recovering.pop(topic, [])
+            held = self._take_held(topic, live=True)
             if topic not in read:
                 continue  # ended (revoked) while we waited: nothing to send
             last = read[topic].seq if isinstance(replay, list) else -1
@@ -281,24 +311,21 @@ class ConnectionBase:
         would close its peer as a slow consumer again, at every reconnection.
         So it goes out as fast as the peer takes it, while the topic's live
         events stay held behind it, and the topic turns live once nothing is
-        left held. A peer that falls ``max_recovery`` events behind meanwhile
-        cannot keep up: it is a slow consumer.
+        left held. A peer that falls too far behind meanwhile cannot keep up:
+        ``_hold`` closes it as a slow consumer.
         """
         try:
             if not await self._write_all(topic, replay):
                 return
             last = position  # held events up to it were in the replay
-            while held := self._recovering.get(topic):
-                if len(held) > self._gateway.settings.max_recovery:
-                    self._slow_consumer()
-                    return
-                self._recovering[topic] = []
+            while self._recovering.get(topic):
+                held = self._take_held(topic, live=False)
                 fresh = [m for m in held if m.seq is None or m.seq > last]
                 last = max([last, *(m.seq for m in fresh if m.seq is not None)])
                 if not await self._write_all(topic, fresh):
                     return
         finally:
-            self._recovering.pop(topic, None)  # live from here on (or closing)
+            self._take_held(topic, live=True)  # live from here on (or closing)
 
     async def _write_all(self, topic: str, messages: list[Outbound]) -> bool:
         """Write ``messages`` paced; False once closing or no longer subscribed (revoked)."""

@@ -90,7 +90,6 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
         "_fragments",
         "_inbox",
         "_max_buffer",
-        "_pace",
         "_paused",
         "_pending",
         "_pending_bytes",
@@ -118,7 +117,6 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
         self._pending: list[bytes] = []
         self._pending_bytes = 0
         self._max_buffer = gateway.settings.max_outbound_buffer
-        self._pace = max(1, self._max_buffer // 4)  # bytes of replay handed over at a time
         transport.set_write_buffer_limits(high=self._pace)
         self._writable = asyncio.Event()
         self._writable.set()
