@@ -28,7 +28,7 @@ import {
   subscribePayload,
   withToken,
 } from './frames.js';
-import { CloseCode, reconnectDelay, shouldReconnect } from './reconnect.js';
+import { Backoff, CloseCode, STABLE_AFTER_MS, shouldReconnect } from './reconnect.js';
 import { Requests } from './requests.js';
 import { Router, Subscription } from './router.js';
 import { checkVersions, subscriptionVersions, versionsKey } from './versions.js';
@@ -39,6 +39,7 @@ const DEFAULTS = Object.freeze({
   backoffInitial: 250,
   backoffMax: 30_000,
   maxReconnectAttempts: Infinity,
+  stableAfter: STABLE_AFTER_MS,
   connectTimeout: 10_000,
   requestTimeout: 10_000,
   pingInterval: undefined,
@@ -68,6 +69,7 @@ export class Client {
   #options;
   #WebSocket;
   #endpoints;
+  #backoff;
   #router = new Router({
     deliver: (event, subs) => this.#deliver(event, subs),
     gap: (gap, subs) => this.#gapFound(gap, subs),
@@ -103,6 +105,10 @@ export class Client {
   constructor(url, options = {}) {
     this.#endpoints = new Endpoints(url);
     this.#options = { ...DEFAULTS, ...definedOnly(options) };
+    this.#backoff = new Backoff({
+      stableAfter: this.#options.stableAfter,
+      step: (attempt) => this.#endpoints.backoffStep(attempt),
+    });
     this.#versions = options.versions == null ? null : checkVersions(options.versions);
     this.#WebSocket = this.#options.WebSocket ?? globalThis.WebSocket;
     if (typeof this.#WebSocket !== 'function') throw new TypeError(NO_WEBSOCKET);
@@ -227,7 +233,9 @@ export class Client {
    * Connect, subscribe, wait for the end, and again while the close codes
    * allow. Every attempt after the very first goes to the next URL (the node
    * just lost may be gone); the first connection tries each URL once without
-   * waiting, and the backoff grows once per round of URLs.
+   * waiting, and the backoff grows once per round of URLs. The backoff
+   * starts again only after a connection that lasted (see Backoff): a node
+   * that accepts and closes at once is retried ever more slowly.
    */
   async #run() {
     let failures = 0; // consecutive failed attempts
@@ -242,7 +250,7 @@ export class Client {
         }
         const firstRound = lastCode === null && failures < this.urls.length;
         if (!firstRound) {
-          await this.#sleep(reconnectDelay(this.#endpoints.backoffStep(failures), lastCode, this.#options));
+          await this.#sleep(this.#backoff.delay(lastCode, this.#options));
         }
         if (failures > 0 || lastCode !== null) this.#endpoints.advance();
         const outcome = await this.#connectOnce(lastCode);
@@ -276,8 +284,10 @@ export class Client {
       return { code: lastCode, error };
     }
     if (lastCode === null) this.#resolveReady();
+    this.#backoff.opened();
     const resumed = await this.#resume(lastCode);
     const { code, reason } = await connection.closed;
+    this.#backoff.closed();
     if (this.#state === 'closed') return null;
     if (!this.#options.reconnect || !shouldReconnect(code)) {
       this.#finish(code, reason);

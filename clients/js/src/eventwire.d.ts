@@ -153,6 +153,8 @@ export interface ConnectOptions {
   backoffMax?: number;
   /** Consecutive failed attempts, on any URL, before giving up; default Infinity. The first connection tries each URL at least once. */
   maxReconnectAttempts?: number;
+  /** A connection open this long (ms) counts as healthy and starts the backoff again from `backoffInitial`; until then it keeps growing, so a node that accepts and closes at once is retried ever more slowly. Default 5000. */
+  stableAfter?: number;
   /** Wait for the CONNECTED greeting, in ms; default 10000. */
   connectTimeout?: number;
   /** Wait for a command's answer, in ms; default 10000. */

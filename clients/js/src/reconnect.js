@@ -74,3 +74,61 @@ export function reconnectDelay(attempt, closeCode, options, random = Math.random
   const delay = backoffDelay(attempt, options.backoffInitial, options.backoffMax, random);
   return closeCode === CloseCode.FLOODING ? Math.max(delay, FLOOD_BACKOFF_MS) : delay;
 }
+
+/**
+ * A connection that stayed open this long counts as healthy: the backoff
+ * starts again from `backoffInitial`. The Python client's default is the same.
+ */
+export const STABLE_AFTER_MS = 5000;
+
+/**
+ * Where the reconnection backoff stands: it grows with every attempt, across
+ * connections, and only a connection that stayed open `stableAfter` ms starts
+ * it again. Resetting on every successful open would let a node that accepts
+ * and then closes at once (4008, 4010, 1011) be hammered every few hundred
+ * milliseconds, forever, by all its clients. The Python client's `Backoff`
+ * follows the same rules.
+ */
+export class Backoff {
+  /** Reconnection attempts since the last connection that lasted. */
+  attempts = 0;
+  #stableAfter;
+  #step;
+  #now;
+  /** @type {number | null} */
+  #openedAt = null;
+
+  /**
+   * @param {{stableAfter: number, step?: (attempt: number) => number, now?: () => number}} options
+   *   `step` maps the attempt count to the backoff exponent (one per round of
+   *   URLs); `now` is the clock, in ms
+   */
+  constructor({ stableAfter, step = (attempt) => attempt, now = () => performance.now() }) {
+    this.#stableAfter = stableAfter;
+    this.#step = step;
+    this.#now = now;
+  }
+
+  /**
+   * Milliseconds to wait before the next attempt, which it counts.
+   * @param {number | null} closeCode how the previous connection ended
+   * @param {{backoffInitial: number, backoffMax: number}} options
+   * @param {() => number} [random]
+   */
+  delay(closeCode, options, random = Math.random) {
+    const step = this.#step(this.attempts);
+    this.attempts += 1;
+    return reconnectDelay(step, closeCode, options, random);
+  }
+
+  /** A connection is open (its greeting read). */
+  opened() {
+    this.#openedAt = this.#now();
+  }
+
+  /** The connection ended: if it lasted, the next attempt starts from the initial delay. */
+  closed() {
+    if (this.#openedAt !== null && this.#now() - this.#openedAt >= this.#stableAfter) this.attempts = 0;
+    this.#openedAt = null;
+  }
+}

@@ -160,6 +160,35 @@ describe('client (scripted gateway)', () => {
     await client.close(); // already closed: resolves, changes nothing
   });
 
+  test('a node that accepts and closes at once is retried ever more slowly', async () => {
+    /** Sockets opened within `windowMs` against a node that greets, then closes with 1011. */
+    const flapping = async (stableAfter, windowMs = 400) => {
+      const WebSocket = fakeSocketClass();
+      const client = open(WebSocket, { backoffInitial: 10, backoffMax: 10_000, stableAfter, onError: () => {} });
+      const ends = performance.now() + windowMs;
+      while (performance.now() < ends) {
+        let socket;
+        try {
+          socket = await WebSocket.next(Math.max(1, ends - performance.now()));
+        } catch {
+          break; // the window is over while the client waits out its backoff
+        }
+        socket.greet();
+        await new Promise((resolve) => setImmediate(resolve)); // the close is a later task, as on a network
+        socket.closeFromServer(1011, 'internal error');
+      }
+      assert.equal(client.state, 'reconnecting');
+      await client.close();
+      return WebSocket.sockets.length;
+    };
+    // Ceilings 10, 20, 40 ... ms: a handful of attempts fit in 400 ms. Were
+    // the backoff reset by every open, each would wait at most 10 ms.
+    const slowed = await flapping(5000);
+    assert.ok(slowed >= 2 && slowed <= 12, `${slowed} connections`);
+    const resetEveryTime = await flapping(0);
+    assert.ok(resetEveryTime > 2 * slowed, `${resetEveryTime} connections, against ${slowed}`);
+  });
+
   test('close 1000 from the gateway ends the client too', async () => {
     const { client, WebSocket, socket, closes } = await connected();
     socket.closeFromServer(1000);

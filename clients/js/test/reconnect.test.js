@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { CloseCode, FLOOD_BACKOFF_MS, backoffDelay, reconnectDelay, shouldReconnect } from '../src/reconnect.js';
+import {
+  Backoff,
+  CloseCode,
+  FLOOD_BACKOFF_MS,
+  backoffDelay,
+  reconnectDelay,
+  shouldReconnect,
+} from '../src/reconnect.js';
 
 describe('shouldReconnect', () => {
   const cases = [
@@ -76,5 +83,59 @@ describe('backoffDelay', () => {
       reconnectDelay(10, 4029, options, () => 1),
       30_000,
     );
+  });
+});
+
+describe('Backoff', () => {
+  const OPTIONS = { backoffInitial: 1000, backoffMax: 64_000 };
+  /** A clock the test moves by hand. */
+  const fakeClock = () => {
+    const clock = { now: 0, read: () => clock.now };
+    return clock;
+  };
+  const ceilings = (backoff, count, code = 1011) =>
+    Array.from({ length: count }, () => backoff.delay(code, OPTIONS, () => 1));
+
+  test('connections that close at once do not reset it: a flapping node is retried ever more slowly', () => {
+    const clock = fakeClock();
+    const backoff = new Backoff({ stableAfter: 5000, now: clock.read });
+    const delays = [];
+    for (let i = 0; i < 6; i += 1) {
+      delays.push(backoff.delay(1011, OPTIONS, () => 1));
+      backoff.opened();
+      clock.now += 200;
+      backoff.closed();
+    }
+    assert.deepEqual(delays, [1000, 2000, 4000, 8000, 16_000, 32_000]);
+  });
+
+  test('a connection that stayed open stableAfter ms starts it again', () => {
+    const clock = fakeClock();
+    const backoff = new Backoff({ stableAfter: 5000, now: clock.read });
+    assert.deepEqual(ceilings(backoff, 3), [1000, 2000, 4000]);
+    backoff.opened();
+    clock.now += 4999;
+    backoff.closed();
+    assert.deepEqual(ceilings(backoff, 1), [8000], 'not stable yet: still growing');
+    backoff.opened();
+    clock.now += 5000;
+    backoff.closed();
+    assert.deepEqual(ceilings(backoff, 2), [1000, 2000]);
+  });
+
+  test('it grows once per round of URLs, and keeps the flood floor after 4029', () => {
+    const backoff = new Backoff({ stableAfter: 5000, step: (attempt) => Math.floor(attempt / 2) });
+    assert.deepEqual(ceilings(backoff, 4), [1000, 1000, 2000, 2000]);
+    assert.equal(
+      backoff.delay(CloseCode.FLOODING, OPTIONS, () => 0),
+      FLOOD_BACKOFF_MS,
+    );
+  });
+
+  test('closed without opened (an attempt that failed) changes nothing', () => {
+    const backoff = new Backoff({ stableAfter: 0 });
+    ceilings(backoff, 3);
+    backoff.closed();
+    assert.equal(backoff.attempts, 3);
   });
 });
