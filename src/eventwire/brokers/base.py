@@ -120,8 +120,9 @@ class Broker(Protocol):
     async def start(self, on_event: InboundHandler, on_reset: ResetHandler | None = None) -> None:
         """Connect, and from now on push inbound events to ``on_event``.
 
-        ``on_reset`` learns of topics (of interest by name) whose epoch
-        changed while this node followed them. Raises BrokerUnavailable when
+        ``on_reset`` learns of topics (of interest by name) whose history
+        this node can no longer continue: a new epoch, or a position gone
+        back under the same one (lost writes). Raises BrokerUnavailable when
         the broker cannot be reached.
         """
 
