@@ -299,6 +299,23 @@ describe('client (scripted gateway)', () => {
     await fixed.client.close();
   });
 
+  test('a getToken that fails while reconnecting is retried, never the end of the client', async () => {
+    let calls = 0;
+    const getToken = () => {
+      calls += 1;
+      if (calls === 2 || calls === 3) throw new Error('identity provider down');
+      return `t${calls}`;
+    };
+    const { client, WebSocket, socket, reconnects } = await connected({ getToken });
+    socket.closeFromServer(1011);
+    const next = await WebSocket.next();
+    assert.equal(next.url, `${URL}?token=t4`, 'two attempts failed on getToken, the third connected');
+    assert.equal(client.state, 'reconnecting');
+    next.greet();
+    assert.equal((await reconnects.take(1))[0].closeCode, 1011);
+    assert.equal(client.state, 'open');
+  });
+
   test('validate refuses events: reported, not delivered, and the hole is a gap', async () => {
     const validate = (event) => event.data.payload.seq !== 2;
     const { client, socket, errors } = await connected({ validate });
