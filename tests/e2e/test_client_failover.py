@@ -7,6 +7,7 @@ import socket
 import pytest
 
 from eventwire.client import Client, GatewayUnreachable, InProcessPublisher
+from eventwire.client.connection import open_connection, with_token
 from eventwire.codes import CloseCode
 from eventwire.errors import ConnectionLost
 from eventwire.testing import TestClient
@@ -60,3 +61,11 @@ async def test_when_its_node_stops_the_client_resumes_on_the_next_one(
         await InProcessPublisher(second).emit("room:lobby", "USER_JOINED", entity_id="u2")
         assert (await client.expect("room:lobby", timeout=TIMEOUT)).entity_id == "u2"
         assert sub.active
+
+
+async def test_an_unreachable_gateway_is_reported_without_the_token() -> None:
+    url = with_token(dead_url(), "secret.jwt.value")
+    with pytest.raises(GatewayUnreachable) as unreachable:
+        await open_connection(url, timeout=1.0)
+    assert "secret" not in str(unreachable.value)
+    assert "token=***" in str(unreachable.value)

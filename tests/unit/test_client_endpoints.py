@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from eventwire.client.connection import Endpoints
+from eventwire.client.connection import Endpoints, shown, with_token
 
 
 def test_one_url_is_always_the_current_one() -> None:
@@ -32,3 +32,10 @@ def test_no_url_or_a_bad_one_is_refused() -> None:
         Endpoints([])
     with pytest.raises(ValueError, match="WebSocket URL"):
         Endpoints(["ws://a:1/ws", "ftp://b"])
+
+
+def test_a_url_in_messages_hides_its_token() -> None:
+    url = with_token("ws://127.0.0.1:8000/ws?x=1", "secret.jwt.value")
+    assert "secret" in url
+    assert shown(url) == "ws://127.0.0.1:8000/ws?x=1&token=***"
+    assert shown("ws://127.0.0.1:8000/ws") == "ws://127.0.0.1:8000/ws"

@@ -75,6 +75,16 @@ def with_token(url: str, token: str | None) -> str:
     return urlunsplit(parts._replace(query=urlencode([*query, ("token", token)])))
 
 
+def shown(url: str) -> str:
+    """``url`` fit for messages and logs: its token, if any, hidden."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if not any(k == "token" for k, _ in query):
+        return url
+    hidden = [(k, "***" if k == "token" else v) for k, v in query]
+    return urlunsplit(parts._replace(query=urlencode(hidden, safe="*")))
+
+
 async def open_connection(
     url: str, timeout: float, origin: str | None = None
 ) -> tuple[ClientConnection, Event]:
@@ -86,6 +96,7 @@ async def open_connection(
     (an ``origin`` not on the gateway's allow-list) is HandshakeForbidden.
     Any other failure, from a refused TCP connection to a missing greeting or
     an HTTP 429 (a connection cap), is GatewayUnreachable, always retried.
+    Messages name the URL without its token.
     """
     try:
         ws = await connect(
@@ -98,10 +109,10 @@ async def open_connection(
     except InvalidStatus as exc:
         status = exc.response.status_code
         if status == HTTPStatus.FORBIDDEN:
-            raise HandshakeForbidden(status, f"{url} refused the handshake: {exc}") from exc
-        raise GatewayUnreachable(f"cannot connect to {url}: {exc}") from exc
+            raise HandshakeForbidden(status, f"{shown(url)} refused the handshake: {exc}") from exc
+        raise GatewayUnreachable(f"cannot connect to {shown(url)}: {exc}") from exc
     except (OSError, TimeoutError, InvalidHandshake) as exc:
-        raise GatewayUnreachable(f"cannot connect to {url}: {exc}") from exc
+        raise GatewayUnreachable(f"cannot connect to {shown(url)}: {exc}") from exc
     try:
         async with asyncio.timeout(timeout):
             hello = Event.model_validate_json(await ws.recv())
@@ -116,5 +127,5 @@ async def open_connection(
             raise ValueError(f"expected system CONNECTED first, got {hello.topic} {hello.event}")
     except (TimeoutError, ConnectionClosed, ValueError) as exc:
         await ws.close()
-        raise GatewayUnreachable(f"no CONNECTED greeting from {url}: {exc}") from exc
+        raise GatewayUnreachable(f"no CONNECTED greeting from {shown(url)}: {exc}") from exc
     return ws, hello
