@@ -57,8 +57,9 @@ async def assert_replayed(ws: ClientConnection, topic: str, epoch: str) -> None:
     reply = await recv(ws)
     assert reply["event"] == "SUBSCRIBED", reply
     assert reply["data"]["payload"]["recovered"] == {topic: True}
-    frames = await barrier(ws)
+    frames = [await recv(ws) for _ in range(MISSED)]
     assert [frame["seq"] for frame in frames] == list(range(2, MISSED + 2))
+    assert await barrier(ws) == []  # nothing more
     assert ws.close_code is None
 
 
@@ -166,3 +167,24 @@ async def test_a_mounted_gateway_paces_its_replay_too(served_app: str) -> None: 
     async with connect(ws_url, max_size=None) as ws:
         assert (await recv(ws))["event"] == "CONNECTED"
         await assert_replayed(ws, topic, epoch)
+
+
+async def test_commands_are_answered_while_a_replay_waits_for_its_reader(
+    start_gateway: StartGateway,
+) -> None:
+    gateway = await start_gateway(max_outbound_buffer=256 * 1024, max_recovery=STALLING)
+    topic, other = "gift-list:4", "gift-list:5"
+    epoch = await publish_missed(gateway, topic, STALLING, STALLING_PADDING)
+    async with await unhurried_client(gateway) as ws:
+        since = {topic: {"seq": 1, "epoch": epoch}}
+        await command(ws, "SUBSCRIBE", "s", {"topics": [topic], "since": since})
+        await command(ws, "SUBSCRIBE", "o", {"topics": [other]})
+        frames = [await recv(ws) for _ in range(STALLING + 2)]
+        names = [frame["event"] if frame["topic"] == "system" else "event" for frame in frames]
+        # The second SUBSCRIBE did not wait for the whole replay of the first.
+        assert names[0] == "SUBSCRIBED"
+        assert "SUBSCRIBED" in names[1:-1], names
+        replayed = [frame["seq"] for frame in frames if frame["topic"] == topic]
+        assert replayed == list(range(2, STALLING + 2))
+        await gateway.publish(event(other))
+        assert (await recv(ws))["topic"] == other

@@ -61,6 +61,7 @@ class ConnectionBase:
     """A subscriber driven by a Session; subclasses provide the transport."""
 
     __slots__ = (
+        "_catching_up",
         "_closing",
         "_gateway",
         "_held_bytes",
@@ -88,6 +89,8 @@ class ConnectionBase:
         self._unsupported: dict[str, set[str]] | None = None  # topic -> event types told
         self._recovering: dict[str, list[Outbound]] = {}
         """Topics being replayed -> their live events held meanwhile; empty almost always."""
+        self._catching_up: dict[str, asyncio.Task[None]] = {}
+        """Topics whose replay is being written -> the task writing it, beside the commands."""
         self._held_bytes = 0  # of every topic's held events
         self.held_events = 0
         """Live events this connection has held behind a replay, in all."""
@@ -206,6 +209,8 @@ class ConnectionBase:
     def _release(self) -> None:
         """The socket is gone: stop the timer, leave every topic, free the connection slot."""
         self._cancel_timer()
+        for task in self._catching_up.values():
+            task.cancel()
         self._leave()
         self._gateway.guard.release(self._ticket)
         self._gateway.unregister(self)
@@ -254,6 +259,11 @@ class ConnectionBase:
         if self._closing:
             return
         gateway, subscriptions = self._gateway, self.session.subscriptions
+        for topic in action.topics:  # one topic's replays and subscriptions stay in order
+            if (running := self._catching_up.get(topic)) is not None:
+                await asyncio.wait([running])
+        if self._closing:
+            return
         since = {topic: Position(seq, epoch) for topic, seq, epoch in action.since}
         for topic in since:  # hold their live events from the moment we join
             self._recovering.setdefault(topic, [])
@@ -291,7 +301,7 @@ class ConnectionBase:
         for topic in since:
             replay = replays.get(topic)
             if topic in read and isinstance(replay, list) and replay:
-                await self._catch_up(topic, replay, read[topic].seq)
+                self._start_catch_up(topic, replay, read[topic].seq)
                 continue
             # Nothing to replay: release what was held, without waiting, so that no
             # live event can slip between the position read and the release.
@@ -302,6 +312,22 @@ class ConnectionBase:
             for message in held:
                 if message.seq is None or message.seq > last:
                     self.deliver(message)
+
+    def _start_catch_up(self, topic: str, replay: list[Outbound], position: int) -> None:
+        """Write a topic's replay in a task of its own, so that commands (PING, AUTH,
+        more SUBSCRIBEs) are answered meanwhile and each topic turns live as soon
+        as its own replay is out, not after those of the topics before it."""
+        task = asyncio.get_running_loop().create_task(self._catch_up(topic, replay, position))
+        self._catching_up[topic] = task
+        task.add_done_callback(lambda done: self._caught_up(topic, done))
+
+    def _caught_up(self, topic: str, task: asyncio.Task[None]) -> None:
+        if self._catching_up.get(topic) is task:
+            del self._catching_up[topic]
+        if task.cancelled() or (error := task.exception()) is None:
+            return
+        log.error("replaying %s failed on %s", topic, self.session.session_id, exc_info=error)
+        self.close(CloseCode.INTERNAL_ERROR, "internal error")
 
     async def _catch_up(self, topic: str, replay: list[Outbound], position: int) -> None:
         """Write ``replay``, then the live events held meanwhile, at the pace the peer reads.
