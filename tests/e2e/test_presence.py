@@ -9,6 +9,7 @@ user's USER_JOINED arrives, anything owed before it would have arrived first.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -16,8 +17,10 @@ import pytest
 from websockets.asyncio.client import ClientConnection
 
 from eventwire.auth import hash_api_key
+from eventwire.brokers import presence_of
 from eventwire.client import CommandFailed
 from eventwire.server import Gateway
+from eventwire.server.presence import Member
 from eventwire.testing import TestClient
 from tests.e2e.conftest import (
     ADMIN_KEY,
@@ -144,6 +147,23 @@ async def test_unsubscribing_leaves_and_the_history_keeps_the_announcements(
             ("USER_JOINED", "alice"),
             ("USER_LEFT", "alice"),
         ]
+
+
+async def test_a_dead_nodes_users_leave_before_the_next_join(start_gateway: StartGateway) -> None:
+    gateway = await start_gateway(**presence())
+    # What a node that died holding alice and bob leaves behind: entries under a passing lease.
+    dead = {Member(None, "alice").key: 1, Member(None, "bob").key: 1}
+    await presence_of(gateway.broker).presence_update("dead-node", "room:lobby", dead, 0.01)
+    await asyncio.sleep(0.02)  # the lease passing: time, not an event
+    async with await user(gateway, "alice", "room:lobby") as alice:
+        # One write drops the dead node and counts alice: bob's leave is told first, and
+        # alice, back in the same step, is told joined, never gone and back.
+        left = await expect(alice, "USER_LEFT", "bob")
+        assert left["data"]["payload"] == {"user_id": "bob", "reason": "timeout"}
+        await expect(alice, "USER_JOINED", "alice")
+        async with await user(gateway, "carol", "room:lobby"):
+            await expect(alice, "USER_JOINED", "carol")  # nothing of alice came between
+            assert users((await read(gateway, "room:lobby")).json()) == {"alice": 1, "carol": 1}
 
 
 async def test_tracked_topics_without_events_count_silently(start_gateway: StartGateway) -> None:

@@ -422,6 +422,20 @@ class Gateway:
         """
         if self.stopping:
             raise ProtocolError(ErrorCode.SHUTTING_DOWN, "the gateway is shutting down")
+        return await self._publish_now(events, batch)
+
+    async def announce(self, event: NewEvent | dict[str, Any]) -> Published:
+        """Publish an event the node itself owes (USER_LEFT), even while it stops.
+
+        ``publish`` refuses once the node is stopping; what the node still has
+        to tell (presence) is published until its broker is closed.
+        """
+        [published] = await self._publish_now([event], False)
+        return published
+
+    async def _publish_now(
+        self, events: Iterable[NewEvent | dict[str, Any]], batch: bool | None
+    ) -> list[Published]:
         now = utc_now()
         events = list(events)
         indexed = len(events) > 1 if batch is None else batch

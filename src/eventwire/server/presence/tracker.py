@@ -27,12 +27,18 @@ USER_LEFT of a user on a topic always says where they are, and the same
 event twice in a row (a second JOINED) can happen. Clients apply them as
 set operations.
 
-Graceful stop: the node does not announce its users gone. It keeps its
-entries under a short lease (``HANDOFF``) instead of ``presence_ttl``, so
-that clients reconnecting to another node are counted there before these
-entries go: a rolling restart moves users without a USER_LEFT and a second
-USER_JOINED, and those who do not come back are announced gone once the
-lease passes.
+Graceful stop: the node does not announce its users gone. From the freeze
+on, connections closing change nothing here. What was owed before it is
+still done: the tasks finish (the gateway publishes its own announcements
+until its broker is closed), then one last write per topic stores the
+counts as they stood at the freeze under a short lease (``HANDOFF``)
+instead of ``presence_ttl``, and what it owes is announced: a user who left
+just before the stop is told gone, as a leave. Clients reconnecting to
+another node are counted there before the lease passes: a rolling restart
+moves users without a USER_LEFT and a second USER_JOINED, and those who do
+not come back are announced gone once it passes.
+
+Broker trouble is told once for every topic it holds up (``outage``).
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -52,11 +58,12 @@ from eventwire.protocol import ReadPresence, Reply, Session
 from eventwire.server.connection import ConnectionBase
 from eventwire.server.hub import Audience, Subscriber
 from eventwire.server.presence.members import Member, PresenceTopics, listing, presence_event
+from eventwire.server.presence.outage import Outage, Throttled
 
 if TYPE_CHECKING:
     from eventwire.server.gateway import Gateway
 
-__all__ = ["HANDOFF", "PresenceTracker"]
+__all__ = ["HANDOFF", "PresenceTracker", "transitions"]
 
 log = logging.getLogger("eventwire.presence")
 
@@ -133,6 +140,10 @@ class PresenceTracker:
         self._renewals: asyncio.Task[None] | None = None
         self._limit: asyncio.Semaphore | None = None
         self._refusals: set[tuple[str, str]] = set()
+        self._handing_over = False
+        """Set for the last writes of a stop: the lease is HANDOFF's."""
+        self._outage = Outage(log)
+        self._lost = Throttled(log, self.ttl)
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -143,7 +154,8 @@ class PresenceTracker:
         self._store = presence_of(self._gateway.broker)
         # A name of its own per start: what a previous run left behind is another node's.
         self.node = f"{self._gateway.node_id}-{secrets.token_hex(4)}"
-        self._frozen = False
+        self._frozen = self._handing_over = False
+        self._outage = Outage(log)
         self._limit = asyncio.Semaphore(_CONCURRENCY)
         self._renewals = asyncio.get_running_loop().create_task(self._renew_every())
 
@@ -152,15 +164,25 @@ class PresenceTracker:
         self._frozen = True
 
     async def stop(self) -> None:
-        """Finish what is in flight, then hand this node's entries over under a short lease."""
+        """Finish what is owed, then hand this node's entries over under a short lease.
+
+        Announcements owed are still published (``Gateway.announce``). Each of
+        the two steps is given ``shutdown_grace`` (a second at least).
+        """
         self._frozen = True
         if self._renewals is not None:
             self._renewals.cancel()
             self._renewals = None
-        store = self._store
-        if store is None:
+        if self._store is None:
             return
         grace = max(1.0, self._gateway.settings.shutdown_grace)
+        await self._finish(grace)
+        await self._hand_over(grace)
+        self._states.clear()
+        self._store = None
+
+    async def _finish(self, grace: float) -> None:
+        """Let the topics' tasks write and announce what they owe; cancel them after ``grace``."""
         tasks = [state.task for state in self._states.values() if state.task is not None]
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(grace):
@@ -168,23 +190,52 @@ class PresenceTracker:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        held = [topic for topic, state in self._states.items() if state.held]
-        lease = min(self.ttl, HANDOFF)
-        with contextlib.suppress(TimeoutError):
+
+    async def _hand_over(self, grace: float) -> None:
+        """One last write per topic, the counts of the freeze under HANDOFF, and its announcements.
+
+        What a task cut short left owed (counts, announcements, checks) is
+        done here too; a topic this node holds is written even with nothing
+        changed, for its short lease.
+        """
+        self._handing_over = True
+        last = [(t, s) for t, s in self._states.items() if s.held or s.busy or s.unsure]
+        handed: list[str] = []
+        errors: list[Exception] = []
+
+        async def hand_over(topic: str, state: _Topic) -> None:
+            state.renew = state.held
+            assert self._limit is not None
+            try:
+                async with self._limit:
+                    await self._step(topic, state)
+            except BrokerError as exc:
+                errors.append(exc)
+            except Exception:
+                log.exception("presence of %s could not be handed over", topic)
+            else:
+                handed.append(topic)
+
+        try:
             async with asyncio.timeout(grace):
-                await asyncio.gather(
-                    *(store.presence_update(self.node, t, {}, lease) for t in held),
-                    return_exceptions=True,
-                )
-        self._states.clear()
-        self._store = None
+                await asyncio.gather(*(hand_over(topic, state) for topic, state in last))
+        except TimeoutError:
+            errors.append(TimeoutError(f"no answer within {grace:.1f} s"))
+        if len(handed) < len(last):
+            log.warning(
+                "presence: %d of %d topics could not be handed over (%s); their users go"
+                " when this node's last lease passes",
+                len(last) - len(handed),
+                len(last),
+                errors[0] if errors else "see above",
+            )
 
     # -- what connections do -----------------------------------------------------------
 
     def add(self, topic: str, subscriber: Subscriber) -> None:
         """``subscriber`` is on ``topic`` (again: nothing changes)."""
         member = member_of(subscriber) if self.topics.tracks(topic) else None
-        if member is None:
+        if member is None or self._frozen:
             return
         state = self._states.get(topic)
         if state is None:
@@ -201,7 +252,7 @@ class PresenceTracker:
     def remove(self, topic: str, subscriber: Subscriber) -> None:
         """``subscriber`` left ``topic`` (or never was on it: nothing changes)."""
         state = self._states.get(topic)
-        if state is None:
+        if state is None or self._frozen:
             return
         member = state.holders.pop(subscriber, None)
         if member is None:
@@ -217,6 +268,11 @@ class PresenceTracker:
                 self.add(topic, subscriber)
 
     # -- what readers ask ----------------------------------------------------------------
+
+    def counted_here(self, topic: str) -> dict[Member, int]:
+        """This node's own connections on ``topic`` per member, told to the broker or not yet."""
+        state = self._states.get(topic)
+        return {} if state is None else dict(state.local)
 
     async def state_of(self, topic: str, audience: Audience) -> dict[str, Any]:
         """``topic``'s presence on every node, as ``audience`` may see it.
@@ -262,25 +318,29 @@ class PresenceTracker:
                 self._schedule(topic, state)
 
     async def _drain(self, topic: str, state: _Topic) -> None:
-        """Write and announce until nothing is owed; retry with backoff while the broker is away."""
+        """Write and announce until nothing is owed; retry with backoff while the broker is away.
+
+        It runs on once the node is frozen: what was owed before is still owed.
+        """
         failures, pending = 0, True
         try:
-            while pending and not self._frozen:
+            while pending:
                 try:
                     assert self._limit is not None
                     async with self._limit:
                         await self._step(topic, state)
                     failures, pending = 0, state.busy
+                    self._outage.answered(topic)
                 except BrokerError as exc:
                     failures += 1
-                    if failures == 1:
-                        log.warning("presence of %s: the broker is unreachable: %s", topic, exc)
+                    self._outage.failed(topic, exc, len(self._states))
                     initial, maximum = _BACKOFF
                     await asyncio.sleep(min(maximum, initial * 2.0 ** min(failures, 6)))
                     pending = state.busy or bool(state.unsure)
         except Exception:
             log.exception("presence of %s failed", topic)
         finally:
+            self._outage.gave_up(topic)
             state.task = None
             if state.idle and self._states.get(topic) is state:
                 del self._states[topic]
@@ -301,7 +361,9 @@ class PresenceTracker:
         members, renewed = set(state.dirty), state.renew
         state.dirty.clear()
         state.renew = False
-        lease = self.ttl if state.local else 0.0  # no one here any more: release the topic
+        lease = min(self.ttl, HANDOFF) if self._handing_over else self.ttl
+        if not state.local:
+            lease = 0.0  # no one here any more: release the topic
         was_held = state.held
         state.held = was_held or lease > 0  # a write cut short may have taken a lease
         counts = {member.key: state.local.get(member, 0) for member in members}
@@ -312,17 +374,12 @@ class PresenceTracker:
             state.renew = state.renew or renewed
             raise
         state.held = lease > 0
-        if was_held and not update.known and state.local:
-            log.warning("presence of %s: this node's entries were lost; writing them again", topic)
+        if was_held and not update.known and state.local and not self._handing_over:
+            self._lost.warn(
+                "presence of %s: this node's entries were lost; writing them again", topic
+            )
             state.dirty |= set(state.local)
-        by_key = {member.key: member for member in members}
-        owed: list[Announcement] = []
-        for key, (before, after) in update.counts.items():
-            if before == 0 < after:
-                owed.append((by_key[key], True, ""))
-            elif after == 0 < before:
-                owed.append((by_key[key], False, "left"))
-        return owed + [(m, False, "timeout") for m in _members(update.expired)]
+        return transitions(update.counts, update.expired, members)
 
     async def _announce(self, topic: str, state: _Topic, owed: list[Announcement]) -> None:
         """Publish ``owed``, then read the members announced and correct what changed since."""
@@ -341,12 +398,14 @@ class PresenceTracker:
             except BaseException:
                 state.unsure |= set(said)
                 raise
-            owed = [  # told None (unsure): announce what they are now
+            gone = [m for m in _members(read.expired) if m.user_id and said.get(m) is not False]
+            owed = [(member, False, "timeout") for member in gone]  # first, as in a write
+            away = set(gone)
+            owed += [  # told None (unsure): announce what they are now
                 (member, present, "left")
                 for member, told in said.items()
-                if told != (present := read.counts.get(member.key, 0) > 0)
+                if member not in away and told != (present := read.counts.get(member.key, 0) > 0)
             ]
-            owed += [(m, False, "timeout") for m in _members(read.expired) if m.user_id]
             unsure = set()
             if not owed:
                 return
@@ -372,9 +431,9 @@ class PresenceTracker:
     async def _publish(self, topic: str, member: Member, joined: bool, reason: str) -> bool:
         """Publish one announcement; False if refused for good, BrokerError to try again later."""
         try:
-            await self._gateway.publish(presence_event(topic, member, joined, reason))
+            await self._gateway.announce(presence_event(topic, member, joined, reason))
         except ProtocolError as exc:
-            if exc.code in (ErrorCode.BROKER_UNAVAILABLE, ErrorCode.SHUTTING_DOWN):
+            if exc.code is ErrorCode.BROKER_UNAVAILABLE:
                 raise BrokerUnavailable(exc.message) from exc
             self._refused(topic, "USER_JOINED" if joined else "USER_LEFT", exc)
             return False
@@ -393,6 +452,29 @@ class PresenceTracker:
                 exc.code.value,
                 exc.message,
             )
+
+
+def transitions(
+    counts: Mapping[str, tuple[int, int]], expired: Iterable[str], written: Iterable[Member]
+) -> list[Announcement]:
+    """What one write owes, in order: who went with a dead node, then joins and leaves.
+
+    ``counts`` and ``expired`` are the write's ``PresenceUpdate``; ``written``
+    the members it wrote. A member the write found gone with a dead node and
+    counts again here (back on this node after the lease) is told joined
+    only: they never were away for anyone told of them, and a JOINED said
+    twice is harmless where a LEFT then JOINED flickers.
+    """
+    by_key = {member.key: member for member in written}
+    joins_and_leaves: list[Announcement] = []
+    for key, (before, after) in counts.items():
+        if before == 0 < after:
+            joins_and_leaves.append((by_key[key], True, ""))
+        elif after == 0 < before:
+            joins_and_leaves.append((by_key[key], False, "left"))
+    back = {member for member, joined, _ in joins_and_leaves if joined}
+    timeouts = [(m, False, "timeout") for m in _members(expired) if m not in back]
+    return timeouts + joins_and_leaves
 
 
 def _members(keys: Iterable[str]) -> list[Member]:
