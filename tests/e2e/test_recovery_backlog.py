@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from typing import Any
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
@@ -188,3 +189,28 @@ async def test_commands_are_answered_while_a_replay_waits_for_its_reader(
         assert replayed == list(range(2, STALLING + 2))
         await gateway.publish(event(other))
         assert (await recv(ws))["topic"] == other
+
+
+async def test_each_topic_of_a_subscribe_turns_live_after_its_own_replay(
+    start_gateway: StartGateway,
+) -> None:
+    gateway = await start_gateway(max_outbound_buffer=256 * 1024, max_recovery=STALLING)
+    long, short = "gift-list:6", "gift-list:7"
+    long_epoch = await publish_missed(gateway, long, STALLING, STALLING_PADDING)
+    short_epoch = await publish_missed(gateway, short, 3)
+    async with await unhurried_client(gateway) as ws:
+        since = {long: {"seq": 1, "epoch": long_epoch}, short: {"seq": 1, "epoch": short_epoch}}
+        await command(ws, "SUBSCRIBE", "s", {"topics": [long, short], "since": since})
+        assert (await recv(ws))["event"] == "SUBSCRIBED"
+        frames: list[dict[str, Any]] = []
+        while [f["seq"] for f in frames if f["topic"] == short] != [2, 3, 4]:
+            assert len(frames) < STALLING + 3, "the short replay waited for the long one"
+            frames.append(await recv(ws))
+        await gateway.publish(event(short, payload={"live": 1}))
+        while frames[-1]["topic"] != short or frames[-1]["seq"] != 5:
+            frames.append(await recv(ws))
+        replayed = [f["seq"] for f in frames if f["topic"] == long]
+        assert replayed == list(range(2, len(replayed) + 2))
+        assert len(replayed) < STALLING  # live before the long replay was out
+        replayed += [(await recv(ws))["seq"] for _ in range(STALLING - len(replayed))]
+        assert replayed == list(range(2, STALLING + 2))
