@@ -6,19 +6,22 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
 from eventwire import __version__
-from eventwire.errors import BrokerError, EventwireError
+from eventwire.errors import EventwireError
+
+if TYPE_CHECKING:
+    from eventwire.server import Gateway, Settings
+    from eventwire.server.worker import WorkerReady
 
 __all__ = ["main"]
 
@@ -169,18 +172,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-def _run(coroutine: Any) -> Any:
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - platforms without uvloop
-        return asyncio.run(coroutine)
-    return uvloop.run(coroutine)
-
-
 def _serve(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from eventwire.server import Gateway, load_settings
+    from eventwire.server import load_settings
+    from eventwire.server.serving import CannotStart, check_settings, configure_logging, serve
     from eventwire.server.workers import check_workers, worker_count
 
     flags = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
@@ -191,49 +187,44 @@ def _serve(args: argparse.Namespace) -> int:
     except (ValidationError, FileNotFoundError, ValueError) as exc:
         print(f"eventwire: bad configuration: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-
+    configure_logging(settings)
     try:
-        gateway = Gateway(settings)
-    except (EventwireError, ValueError) as exc:  # auth keys, catalog, broker URL
-        print(f"eventwire: cannot start: {exc}", file=sys.stderr)
-        return 2
-    if workers > 1:
-        return _serve_workers(settings, workers)
+        if workers > 1:
+            check_settings(settings)  # once, here, before any worker starts
+            return _serve_workers(settings, workers)
 
-    async def serve() -> int:
-        try:
-            await gateway.start()
-        except BrokerError as exc:
-            print(f"eventwire: cannot reach the broker: {exc}", file=sys.stderr)
-            return 1
-        _banner(gateway.url, gateway.ws_url, settings, sys.stdout)
-        demo: asyncio.Task[None] | None = None
-        if settings.demo:
-            from eventwire.demo import run_demo
+        def ready(gateway: Gateway) -> None:
+            _banner(gateway.url, gateway.ws_url, settings, sys.stdout)
 
-            demo = asyncio.get_running_loop().create_task(run_demo(gateway.publish))
-        try:
-            await gateway.serve_forever()
-        finally:
-            if demo is not None:
-                demo.cancel()
-        return 0
-
-    return int(_run(serve()))
+        return serve(settings, on_ready=ready, demo=settings.demo)
+    except CannotStart as exc:
+        print(f"eventwire: {exc}", file=sys.stderr)
+        return exc.failure.status
 
 
-def _serve_workers(settings: Any, count: int) -> int:
+def _serve_workers(settings: Settings, count: int) -> int:
     """``count`` gateway processes on one port, under a supervisor (``server/workers.py``)."""
-    from eventwire.server.worker import WorkerReady
     from eventwire.server.workers import Supervisor
 
     def announce(ready: WorkerReady) -> None:
         _banner(ready.url, ready.ws_url, settings, sys.stdout, workers=count)
 
-    return Supervisor(settings, count, announce).run()
+    # A signal that comes as the supervisor exits (a second Ctrl-C, or the second
+    # one ``timeout`` sends to the whole group) must not turn a clean stop into an
+    # error. The supervisor takes SIGTERM and SIGINT over while it runs and puts
+    # back these no-ops (which, unlike SIG_IGN, the workers do not inherit); then
+    # they stay blocked, as the interpreter's exit puts the defaults back.
+    stop_signals = (signal.SIGTERM, signal.SIGINT)
+    for number in stop_signals:
+        signal.signal(number, _after_the_stop)
+    try:
+        return Supervisor(settings, count, announce).run()
+    finally:
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+
+
+def _after_the_stop(signum: int, frame: object) -> None:
+    """A stop signal before or after the supervisor's run: nothing to stop."""
 
 
 def _banner(url: str, ws_url: str, settings: Any, out: TextIO, workers: int = 1) -> None:
@@ -270,6 +261,7 @@ def _base_url(args: argparse.Namespace) -> str:
 def _publish(args: argparse.Namespace) -> int:
     from eventwire.client import Publisher
     from eventwire.errors import PublishFailed
+    from eventwire.server.serving import run_loop
 
     try:
         payload = orjson.loads(args.payload)
@@ -299,13 +291,14 @@ def _publish(args: argparse.Namespace) -> int:
         print(f"published {result.topic} {result.event} seq={result.seq}")
         return 0
 
-    return int(_run(publish()))
+    return run_loop(publish())
 
 
 def _tail(args: argparse.Namespace) -> int:
     from eventwire.client import Client
     from eventwire.console import event_json, format_event
     from eventwire.errors import ClientError
+    from eventwire.server.serving import run_loop
 
     ws_url = "ws" + _base_url(args).removeprefix("http") + "/ws"
     colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
@@ -329,7 +322,7 @@ def _tail(args: argparse.Namespace) -> int:
         return 0
 
     with contextlib.suppress(KeyboardInterrupt):
-        return int(_run(tail()))
+        return run_loop(tail())
     return 0
 
 

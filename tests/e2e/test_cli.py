@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -188,6 +189,17 @@ async def test_serve_without_credentials_exits_2_and_says_how_to_configure() -> 
     assert "no way to authenticate WebSocket connections" in err
     assert "EVENTWIRE_JWT_SECRET" in err
     assert "--insecure" in err
+
+
+async def test_serve_on_a_port_in_use_exits_1_and_says_so() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = await run_cli("serve", "--insecure", "--port", str(port))
+    assert code == 1
+    assert f"eventwire: cannot listen on 127.0.0.1:{port}:" in err
+    assert "Traceback" not in err
 
 
 async def test_tail_jsonl_prints_envelopes(gateway: Gateway) -> None:

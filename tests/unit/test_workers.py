@@ -1,4 +1,4 @@
-"""The supervisor's rules, without processes: restart backoff and limit, worker counts, refusals."""
+"""The supervisor's rules, without processes: backoff and limit, counts, refusals, stop budget."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 import pytest
 
 from eventwire.server import Settings, load_settings
+from eventwire.server.config import STOP_ALLOWANCE
 from eventwire.server.workers import RestartPolicy, check_workers, worker_count
 
 
@@ -47,3 +48,12 @@ def test_several_workers_need_a_shared_broker() -> None:
     check_workers(Settings(broker="memory://"), 1)
     check_workers(Settings(broker="redis://127.0.0.1:6390/0"), 4)
     check_workers(Settings(broker="nats://127.0.0.1:4223"), 4)
+
+
+def test_the_stop_budget_adds_up_every_wait_of_a_stop() -> None:
+    assert Settings(shutdown_grace=5).stop_budget == 15 + STOP_ALLOWANCE
+    with_presence = Settings(shutdown_grace=5, presence_topics=["room:*"])
+    assert with_presence.stop_budget == 25 + STOP_ALLOWANCE
+    # presence gives each of its two steps a second at least
+    short = Settings(shutdown_grace=0.25, presence_events=["room:*"])
+    assert short.stop_budget == 0.75 + 2 + STOP_ALLOWANCE

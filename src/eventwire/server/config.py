@@ -28,6 +28,8 @@ from eventwire.topics import validate_pattern
 __all__ = ["Settings", "load_settings"]
 
 KIB = 1024
+STOP_ALLOWANCE = 5.0
+"""Seconds of ``Settings.stop_budget`` for what a stop does past its waits (closing the broker)."""
 
 
 class Settings(BaseSettings, AuthSettings):
@@ -103,6 +105,21 @@ class Settings(BaseSettings, AuthSettings):
     A node that dies takes its users with it this long after; another node
     then announces them gone.
     """
+
+    @property
+    def stop_budget(self) -> float:
+        """Seconds a graceful stop may take before it is cut short (``Gateway.serve_forever``).
+
+        Its waits: three of ``shutdown_grace`` (publishes in flight, close
+        handshakes, server-side handlers), two more of at least a second with
+        presence (finishing its writes, handing its entries over), and
+        ``STOP_ALLOWANCE`` to close the broker. The workers' supervisor
+        kills a worker that outlives it.
+        """
+        waits = 3 * self.shutdown_grace
+        if self.presence_topics or self.presence_events:
+            waits += 2 * max(1.0, self.shutdown_grace)
+        return waits + STOP_ALLOWANCE
 
     @field_validator("presence_topics", "presence_events")
     @classmethod

@@ -231,12 +231,38 @@ class Gateway:
             )
         self._heartbeat = asyncio.get_running_loop().create_task(self._heartbeats())
 
-    async def serve_forever(self) -> None:
-        """Serve until SIGTERM or SIGINT, then shut down gracefully."""
+    async def serve_forever(self) -> bool:
+        """Serve until SIGTERM or SIGINT (or ``stop()``), then stop within the stop budget.
+
+        Returns whether the stop finished in time (``stop_within_budget``).
+        """
         loop = asyncio.get_running_loop()
+        asked = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, lambda: loop.create_task(self.stop()))
-        await self._stopped.wait()
+            loop.add_signal_handler(sig, asked.set)
+        waits = [loop.create_task(asked.wait()), loop.create_task(self._stopped.wait())]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+        return await self.stop_within_budget()
+
+    async def stop_within_budget(self) -> bool:
+        """``stop()``, cut short (and logged) once it has taken ``settings.stop_budget`` seconds.
+
+        Returns whether it finished in time. A process manager that waits
+        the budget, and a few seconds for the process to exit, before it
+        kills (the workers' supervisor does) never kills a stop in progress.
+        """
+        budget = self.settings.stop_budget
+        try:
+            await asyncio.wait_for(self.stop(), budget)
+        except TimeoutError:
+            log.error("the graceful stop took over %.1fs (the stop budget); cut short", budget)
+            self._stopped.set()
+            return False
+        return True
 
     async def stop(self) -> None:
         """Stop accepting, finish in-flight publishes, close every client with 1001."""

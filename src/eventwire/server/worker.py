@@ -1,26 +1,31 @@
 """One worker process of ``eventwire serve --workers N``: a full gateway on the shared port.
 
 The supervisor (``server/workers.py``) starts ``run_worker`` in a fresh
-interpreter with a pipe to itself. The worker listens with ``SO_REUSEPORT``
-on the port the supervisor holds, then says on the pipe that it is ready
-(or why it could not start) and serves until SIGTERM. The supervisor never
-writes on the pipe, so the pipe becoming readable means the supervisor is
-gone: the worker then stops by itself instead of holding the port forever.
+interpreter with a pipe to itself. The worker serves as ``eventwire serve``
+does (``server/serving.py``), listening with ``SO_REUSEPORT`` on the port
+the supervisor holds, and says on the pipe that it is ready, or why it could
+not start. The supervisor never writes on the pipe, so the pipe becoming
+readable means the supervisor is gone: the worker then stops as on SIGTERM
+instead of holding the port forever.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import sys
 from dataclasses import asdict, dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING
 
-from eventwire.errors import BrokerError, EventwireError
 from eventwire.server.config import Settings
+from eventwire.server.serving import CannotStart, configure_logging, serve
+
+if TYPE_CHECKING:
+    from eventwire.server.gateway import Gateway
 
 __all__ = ["WorkerReady", "run_worker"]
 
@@ -45,59 +50,37 @@ def run_worker(settings: Settings, index: int, conn: Connection, publish_demo: b
     ``publish_demo``: this worker publishes the demo stream (one worker does,
     so the demo's events are not published once per worker).
     """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the gateway takes it over once serving
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format=f"%(asctime)s %(levelname)s worker-{index} %(name)s: %(message)s",
-    )
+    # Ctrl-C reaches the whole group: the supervisor's SIGTERM stops a worker
+    # still starting, and the gateway takes SIGINT over once serving.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    configure_logging(settings, worker=index)
+
+    def ready(gateway: Gateway) -> None:
+        _watch_supervisor(conn)
+        report = WorkerReady(index, os.getpid(), gateway.node_id, gateway.url, gateway.ws_url)
+        _tell(conn, ("ready", asdict(report)))
+
     try:
-        import uvloop
-    except ImportError:  # pragma: no cover - platforms without uvloop
-        status = asyncio.run(_serve(settings, index, conn, publish_demo))
-    else:
-        status = uvloop.run(_serve(settings, index, conn, publish_demo))
+        status = serve(settings, on_ready=ready, reuse_port=True, demo=publish_demo)
+    except CannotStart as exc:  # the supervisor prints it once, for all
+        _tell(conn, ("failed", exc.failure))
+        status = exc.failure.status
     conn.close()
     sys.exit(status)
 
 
-async def _serve(settings: Settings, index: int, conn: Connection, publish_demo: bool) -> int:
-    from eventwire.server.gateway import Gateway
-
-    try:
-        gateway = Gateway(settings)
-        await gateway.start(reuse_port=True)
-    except BrokerError as exc:
-        return _failed(conn, 1, f"cannot reach the broker: {exc}")
-    except (EventwireError, ValueError) as exc:
-        return _failed(conn, 2, f"cannot start: {exc}")
-    except OSError as exc:
-        return _failed(conn, 1, f"cannot listen on {settings.host}:{settings.port}: {exc}")
+def _watch_supervisor(conn: Connection) -> None:
+    """Stop as on SIGTERM (within the stop budget) once the supervisor is gone."""
     loop = asyncio.get_running_loop()
-    stopping: list[asyncio.Task[None]] = []
 
-    def supervisor_gone() -> None:
+    def gone() -> None:
         loop.remove_reader(conn.fileno())
         log.warning("the supervisor is gone; stopping")
-        stopping.append(loop.create_task(gateway.stop()))
+        signal.raise_signal(signal.SIGTERM)
 
-    loop.add_reader(conn.fileno(), supervisor_gone)
-    ready = WorkerReady(index, os.getpid(), gateway.node_id, gateway.url, gateway.ws_url)
-    conn.send(("ready", asdict(ready)))
-    demo: asyncio.Task[None] | None = None
-    if publish_demo:
-        from eventwire.demo import run_demo
-
-        demo = loop.create_task(run_demo(gateway.publish))
-    try:
-        await gateway.serve_forever()
-    finally:
-        if demo is not None:
-            demo.cancel()
-    return 0
+    loop.add_reader(conn.fileno(), gone)
 
 
-def _failed(conn: Connection, status: int, message: str) -> int:
-    """Tell the supervisor why this worker could not start (it prints it once, for all)."""
-    reply: tuple[str, Any] = ("failed", (status, message))
-    conn.send(reply)
-    return status
+def _tell(conn: Connection, message: tuple[str, object]) -> None:
+    with contextlib.suppress(OSError):  # a supervisor gone: nobody to tell
+        conn.send(message)

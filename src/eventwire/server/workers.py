@@ -16,9 +16,15 @@ The supervisor:
 - prints the banner once every worker is ready; if one fails to start, stops
   the others and exits with its status (2: configuration, 1: broker, port);
 - forwards SIGTERM and SIGINT to every worker and exits 0 once all have
-  stopped gracefully;
+  stopped gracefully; one still running ``stop_budget`` + ``STOP_MARGIN``
+  seconds later is killed, and so is every worker on another signal at
+  least ``ESCALATE_AFTER`` seconds after the first (exit status 1);
 - restarts a worker that dies, with backoff, and stops everything with an
-  error when a worker keeps dying (``RestartPolicy``).
+  error when a worker keeps dying (``RestartPolicy``). A worker that could
+  not reach the broker while the others serve is retried every
+  ``backoff_max`` without counting: an outage of the broker is no crash. A
+  worker that does not start within ``startup_timeout`` is killed (and
+  counted).
 
 A worker whose supervisor is gone (its end of the pipe closes) stops by itself.
 """
@@ -42,6 +48,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from eventwire.server.config import Settings
+from eventwire.server.serving import Failure
 from eventwire.server.worker import WorkerReady, run_worker
 
 __all__ = ["RestartPolicy", "Supervisor", "check_workers", "worker_count"]
@@ -49,10 +56,18 @@ __all__ = ["RestartPolicy", "Supervisor", "check_workers", "worker_count"]
 log = logging.getLogger("eventwire.workers")
 
 STARTUP_TIMEOUT = 60.0
-"""Seconds every worker has to connect its broker and listen."""
-STOP_MARGIN = 10.0
-"""Seconds a stopping worker gets past its three ``shutdown_grace`` waits before SIGKILL."""
+"""Seconds a worker has to connect its broker and listen."""
+STOP_MARGIN = 5.0
+"""Seconds a stopping worker gets past its ``stop_budget`` to exit before SIGKILL."""
+ESCALATE_AFTER = 1.0
+"""Seconds after a stop signal from which another one kills the workers.
+
+Sooner, it is the same request twice: ``timeout`` signals the child and
+then its whole group, and Ctrl-C reaches the supervisor with its workers.
+"""
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_STOPPED = (0, -signal.SIGTERM, -signal.SIGINT)
+"""Exit codes of a worker that stopped as asked (a signal may land before its loop runs)."""
 
 
 def worker_count(requested: int) -> int:
@@ -105,14 +120,6 @@ class RestartPolicy:
         return min(self.backoff_max, self.backoff_initial * 2.0 ** (recent - 1))
 
 
-class _Failed(Exception):
-    """The run ends with ``status``, and says why on stderr."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 @dataclass(slots=True)
 class _Slot:
     """One worker position: the process filling it now, and its history of deaths."""
@@ -122,8 +129,10 @@ class _Slot:
     process: BaseProcess | None = None
     conn: Connection | None = None
     ready: WorkerReady | None = None
-    failure: tuple[int, str] | None = None
-    """What the worker said before exiting: (status, message)."""
+    failure: Failure | None = None
+    """Why it could not start, as it said before exiting (or the supervisor, killing it)."""
+    start_by: float | None = None
+    """Until it is ready: when it is killed as hung."""
     restart_at: float | None = None
 
     @property
@@ -135,7 +144,8 @@ class Supervisor:
     """Run ``count`` workers of ``settings`` on one port until SIGTERM or SIGINT.
 
     ``announce`` is called once, when every worker is ready (the CLI prints
-    its banner); ``policy`` makes each worker's ``RestartPolicy``; ``run``
+    its banner); ``policy`` makes each worker's ``RestartPolicy``;
+    ``startup_timeout``: seconds a worker has to become ready. ``run``
     returns the exit status.
     """
 
@@ -146,15 +156,18 @@ class Supervisor:
         announce: Callable[[WorkerReady], None],
         *,
         policy: Callable[[], RestartPolicy] = RestartPolicy,
+        startup_timeout: float = STARTUP_TIMEOUT,
     ) -> None:
         self.settings = settings
         self.slots = [_Slot(index, policy()) for index in range(1, count + 1)]
+        self.startup_timeout = startup_timeout
         self._announce = announce
         self._announced = False
         self._context = multiprocessing.get_context("spawn")
         self._stopping = False
         self._status = 0
-        self._deadline = 0.0
+        self._kill_at: float | None = None
+        self._signalled_at: float | None = None
         self._wake_r, self._wake_w = socket.socketpair()
 
     def run(self) -> int:
@@ -166,11 +179,12 @@ class Supervisor:
             print(f"eventwire: cannot listen on {where}: {exc}", file=sys.stderr)
             return 1
         port = reserved[0].getsockname()[1]
-        self.settings = _plain(self.settings, port=port)
+        self.settings = _picklable_settings(self.settings, port=port)
         try:
             with self._signals():
                 return self._supervise()
         finally:
+            self._end_live_workers()  # only left after an error of the supervisor itself
             for sock in reserved:
                 sock.close()
             self._wake_r.close()
@@ -179,14 +193,12 @@ class Supervisor:
     # -- the loop ----------------------------------------------------------------------
 
     def _supervise(self) -> int:
-        self._deadline = time.monotonic() + STARTUP_TIMEOUT
         for slot in self.slots:
             self._spawn(slot)
         while not (self._stopping and not any(slot.alive for slot in self.slots)):
-            now = time.monotonic()
-            self._check_deadline(now)
-            for ready in wait(self._waitables(), self._timeout(now)):
-                self._on_ready(ready)
+            self._check_deadlines(time.monotonic())
+            for readable in wait(self._waitables(), self._timeout(time.monotonic())):
+                self._on_readable(readable)
             self._restart_due(time.monotonic())
         return self._status
 
@@ -200,24 +212,32 @@ class Supervisor:
         return found
 
     def _timeout(self, now: float) -> float:
-        due = [slot.restart_at for slot in self.slots if slot.restart_at is not None]
-        if self._stopping or not self._announced:
-            due.append(self._deadline)
+        due = [self._kill_at] if self._kill_at is not None else []
+        for slot in self.slots:
+            due += [at for at in (slot.restart_at, slot.start_by) if at is not None]
         return max(0.0, min(due, default=now + 3600.0) - now)
 
-    def _on_ready(self, ready: Any) -> None:
-        if ready is self._wake_r:
+    def _on_readable(self, readable: Any) -> None:
+        """A signal, a worker's message, or a worker's exit (its sentinel)."""
+        if readable is self._wake_r:
             self._on_signal()
             return
         for slot in self.slots:
-            if ready is slot.conn:
+            if readable is slot.conn:
                 self._on_message(slot)
-            elif slot.process is not None and ready == slot.process.sentinel:
+            elif slot.process is not None and readable == slot.process.sentinel:
                 self._on_exit(slot)
 
     def _on_signal(self) -> None:
         received = self._wake_r.recv(64)
-        if any(number in received for number in _STOP_SIGNALS) and not self._stopping:
+        if not any(number in received for number in _STOP_SIGNALS):
+            return
+        now = time.monotonic()
+        if self._signalled_at is None:
+            self._signalled_at = now
+        elif now - self._signalled_at >= ESCALATE_AFTER and self._kill_at is not None:
+            self._kill_all("killed the workers (a second signal while they stopped)")
+        if not self._stopping:
             log.info("stopping %d workers", sum(slot.alive for slot in self.slots))
             self._stop(0)
 
@@ -233,7 +253,7 @@ class Supervisor:
         if kind == "failed":
             slot.failure = body
             return
-        slot.ready = WorkerReady(**body)
+        slot.ready, slot.start_by = WorkerReady(**body), None
         log.info("worker %d ready (pid %d, node %s)", slot.index, slot.ready.pid, slot.ready.node)
         if not self._announced and all(s.ready is not None for s in self.slots):
             self._announced = True
@@ -248,16 +268,22 @@ class Supervisor:
         was_ready = slot.ready is not None
         if slot.conn is not None:
             slot.conn.close()
-        slot.process, slot.conn, slot.ready = None, None, None
-        if self._stopping:  # SIGTERM may land before the gateway handles it: still a stop
-            if code not in (0, -signal.SIGTERM) and was_ready and self._status == 0:
-                self._fail(_Failed(1, f"worker {slot.index} exited with {_how(code)} on stopping"))
+        slot.process, slot.conn, slot.ready, slot.start_by = None, None, None, None
+        if self._stopping:
+            if code not in _STOPPED and was_ready and self._status == 0:
+                self._fail(Failure(1, f"worker {slot.index} exited with {_how(code)} on stopping"))
             return
-        reason = _how(code) + (f": {slot.failure[1]}" if slot.failure else "")
+        failure = slot.failure
+        reason = _how(code) + (f": {failure.message}" if failure else "")
         if not self._announced:
-            status = slot.failure[0] if slot.failure else 1
-            self._fail(_Failed(status, f"worker {slot.index} could not start ({reason})"))
-            return
+            status = failure.status if failure else 1
+            self._fail(Failure(status, f"worker {slot.index} could not start ({reason})"))
+        elif failure is not None and failure.broker_unreachable and self._others_serve(slot):
+            self._retry(slot, reason)
+        else:
+            self._died(slot, reason)
+
+    def _died(self, slot: _Slot, reason: str) -> None:
         delay = slot.policy.delay(time.monotonic())
         if delay is None:
             policy = slot.policy
@@ -265,10 +291,20 @@ class Supervisor:
                 f"worker {slot.index} died {policy.max_restarts + 1} times within "
                 f"{policy.window:.0f}s (last: {reason}); stopped every worker"
             )
-            self._fail(_Failed(1, message))
+            self._fail(Failure(1, message))
             return
         log.warning("worker %d died (%s); restarting it in %.1fs", slot.index, reason, delay)
         slot.restart_at = time.monotonic() + delay
+
+    def _retry(self, slot: _Slot, reason: str) -> None:
+        """An outage of the broker, not a crash: retried every ``backoff_max``, not counted."""
+        delay = slot.policy.backoff_max
+        message = "worker %d could not start (%s); the others serve: trying again in %.1fs"
+        log.warning(message, slot.index, reason, delay)
+        slot.restart_at = time.monotonic() + delay
+
+    def _others_serve(self, slot: _Slot) -> bool:
+        return any(other.ready is not None for other in self.slots if other is not slot)
 
     def _restart_due(self, now: float) -> None:
         for slot in self.slots:
@@ -276,19 +312,26 @@ class Supervisor:
                 slot.restart_at = None
                 self._spawn(slot)
 
-    def _check_deadline(self, now: float) -> None:
-        if now < self._deadline:
+    def _check_deadlines(self, now: float) -> None:
+        if self._stopping:
+            if self._kill_at is not None and now >= self._kill_at:
+                self._kill_all("workers did not stop in time; killed")
             return
-        if not self._stopping and not self._announced:
-            self._fail(_Failed(1, f"the workers did not all start within {STARTUP_TIMEOUT:.0f}s"))
-        elif self._stopping:
-            for slot in self.slots:
-                if slot.process is not None and slot.process.is_alive():
-                    slot.process.kill()
-            if self._status == 0:
-                self._status = 1
-                print("eventwire: workers did not stop in time; killed", file=sys.stderr)
-            self._deadline = now + STARTUP_TIMEOUT  # killed: their sentinels follow at once
+        for slot in self.slots:
+            if slot.start_by is not None and now >= slot.start_by:
+                self._hung(slot)
+
+    def _hung(self, slot: _Slot) -> None:
+        """``slot``'s worker is not ready in time: all fail before the banner, else it is killed."""
+        slot.start_by = None
+        message = f"did not start within {self.startup_timeout:g}s"
+        if not self._announced:
+            self._fail(Failure(1, f"worker {slot.index} {message}"))
+            return
+        log.warning("worker %d %s; killing it", slot.index, message)
+        slot.failure = Failure(1, message)
+        if slot.process is not None:
+            slot.process.kill()  # its sentinel follows: a death like any other
 
     # -- starting and stopping -----------------------------------------------------------
 
@@ -303,25 +346,50 @@ class Supervisor:
         process.start()
         child.close()
         slot.process, slot.conn, slot.ready, slot.failure = process, parent, None, None
+        slot.start_by = time.monotonic() + self.startup_timeout
 
     def _stop(self, status: int) -> None:
         """Ask every worker to stop gracefully; ``run`` returns ``status`` once they have."""
         self._stopping = True
         self._status = self._status or status
-        grace = self.settings.shutdown_grace
-        self._deadline = time.monotonic() + 3 * grace + STOP_MARGIN
+        self._kill_at = time.monotonic() + self.settings.stop_budget + STOP_MARGIN
         for slot in self.slots:
-            slot.restart_at = None
+            slot.restart_at = slot.start_by = None
             if slot.process is not None and slot.process.pid is not None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(slot.process.pid, signal.SIGTERM)
 
-    def _fail(self, failure: _Failed) -> None:
-        print(f"eventwire: {failure}", file=sys.stderr)
+    def _kill_all(self, message: str) -> None:
+        """SIGKILL every worker still running; the run ends with status 1."""
+        self._kill_at = None  # their sentinels follow at once
+        for process in (slot.process for slot in self.slots if slot.process is not None):
+            if process.is_alive():
+                process.kill()
+        self._status = self._status or 1
+        print(f"eventwire: {message}", file=sys.stderr)
+
+    def _fail(self, failure: Failure) -> None:
+        print(f"eventwire: {failure.message}", file=sys.stderr)
         if self._stopping:
             self._status = self._status or failure.status
         else:
             self._stop(failure.status)
+
+    def _end_live_workers(self) -> None:
+        """SIGTERM the workers still running, and SIGKILL those still running after the budget.
+
+        Only an error in the supervisor leaves any: without this they would
+        serve on, and multiprocessing would wait for them at exit.
+        """
+        live = [slot.process for slot in self.slots if slot.process is not None]
+        for process in live:
+            process.terminate()
+        deadline = time.monotonic() + self.settings.stop_budget + STOP_MARGIN
+        for process in live:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.exitcode is None:
+                process.kill()
+                process.join()
 
     @contextlib.contextmanager
     def _signals(self) -> Iterator[None]:
@@ -390,7 +458,7 @@ def _bind(family: int, address: str, port: int, *, reuse_port: bool) -> socket.s
     return sock
 
 
-def _plain(settings: Settings, **changes: Any) -> Settings:
+def _picklable_settings(settings: Settings, **changes: Any) -> Settings:
     """``settings`` as a plain ``Settings`` (picklable for the workers), with ``changes``."""
     values = {name: getattr(settings, name) for name in Settings.model_fields} | changes
     return Settings.model_construct(_fields_set=settings.model_fields_set, **values)
