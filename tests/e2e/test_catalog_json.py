@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,6 +26,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from eventwire.catalog import Add, Catalog, MapValues, Rename
 from tests.e2e.conftest import TIMEOUT, barrier, command, recv
+from tests.processes import reap
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -112,9 +114,7 @@ async def serving(catalog_json: Path) -> AsyncIterator[str]:
         assert " serving on http://127.0.0.1:" in first, first
         yield first.split()[4]
     finally:
-        if process.returncode is None:
-            process.terminate()
-            await asyncio.wait_for(process.wait(), TIMEOUT)
+        await reap(process, signal.SIGTERM, TIMEOUT)
 
 
 async def subscriber(

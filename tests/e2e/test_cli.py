@@ -17,6 +17,7 @@ from websockets.exceptions import ConnectionClosed
 from eventwire import __version__
 from eventwire.server import Gateway
 from tests.e2e.conftest import TIMEOUT, open_ws, recv, subscribe
+from tests.processes import reap
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -63,9 +64,7 @@ async def served(
     try:
         yield process, url
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        await reap(process)
 
 
 async def test_version() -> None:
@@ -161,8 +160,7 @@ async def test_tail_prints_live_events(gateway: Gateway) -> None:
         )
         line = (await asyncio.wait_for(process.stdout.readline(), TIMEOUT)).decode()
     finally:
-        process.send_signal(signal.SIGINT)
-        await asyncio.wait_for(process.wait(), TIMEOUT)
+        await reap(process, signal.SIGINT, TIMEOUT)
     assert "room:lobby" in line
     assert "USER_JOINED" in line
     assert "#1" in line
@@ -216,8 +214,7 @@ async def test_tail_jsonl_prints_envelopes(gateway: Gateway) -> None:
         )
         line = (await asyncio.wait_for(process.stdout.readline(), TIMEOUT)).decode()
     finally:
-        process.send_signal(signal.SIGINT)
-        await asyncio.wait_for(process.wait(), TIMEOUT)
+        await reap(process, signal.SIGINT, TIMEOUT)
     envelope = orjson.loads(line)
     assert envelope["topic"] == "gift-list:9"
     assert envelope["data"]["payload"] is None  # a null payload is kept

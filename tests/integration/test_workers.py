@@ -36,6 +36,7 @@ from eventwire.server.workers import ESCALATE_AFTER, RestartPolicy, Supervisor
 from tests.integration.conftest import TIMEOUT, event, eventually
 from tests.integration.redisproc import RedisProcess
 from tests.integration.serverproc import STARTUP
+from tests.processes import reap
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -78,9 +79,7 @@ async def supervised(
         assert banner is not None, f"no banner: {line!r}\n{log.read_text(errors='replace')}"
         yield Supervised(process, banner[1].decode(), log)
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        await reap(process)
         print(log.read_text(errors="replace"))  # shown when the test failed
 
 
