@@ -21,6 +21,7 @@ __all__ = [
     "RESERVED_NAMESPACES",
     "WILDCARD",
     "PatternIndex",
+    "checked_pattern",
     "is_pattern",
     "pattern_matches",
     "validate_pattern",
@@ -104,6 +105,15 @@ def validate_pattern(pattern: object) -> str:
         if segment != WILDCARD and _SEGMENT_RE.fullmatch(segment) is None:
             raise _invalid(pattern, f"bad segment {segment!r}")
     return pattern
+
+
+def checked_pattern(pattern: str) -> str:
+    """``validate_pattern`` for settings and request models: pydantic reports a ValueError
+    against the field it came from."""
+    try:
+        return validate_pattern(pattern)
+    except ProtocolError as exc:
+        raise ValueError(exc.message) from None
 
 
 def pattern_matches(pattern: str, topic: str) -> bool:

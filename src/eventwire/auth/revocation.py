@@ -23,8 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from eventwire.auth.identity import Identity
 from eventwire.auth.patterns import patterns_overlap
-from eventwire.errors import ProtocolError
-from eventwire.topics import validate_pattern
+from eventwire.topics import checked_pattern
 
 __all__ = ["RevocationList", "RevokeRequest"]
 
@@ -45,12 +44,7 @@ class RevokeRequest(BaseModel):
     @field_validator("pattern")
     @classmethod
     def _check_pattern(cls, pattern: str | None) -> str | None:
-        if pattern is not None:
-            try:
-                validate_pattern(pattern)
-            except ProtocolError as exc:
-                raise ValueError(exc.message) from None
-        return pattern
+        return None if pattern is None else checked_pattern(pattern)
 
     @model_validator(mode="after")
     def _needs_a_target(self) -> RevokeRequest:

@@ -22,8 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from eventwire.auth.patterns import validate_grant
 from eventwire.envelope import is_event_type
-from eventwire.errors import ProtocolError
-from eventwire.topics import validate_pattern
+from eventwire.topics import checked_pattern
 
 __all__ = ["ALGORITHMS", "Algorithm", "ApiKeySpec", "AuthSettings"]
 
@@ -68,12 +67,7 @@ class ApiKeySpec(BaseModel):
     @field_validator("patterns")
     @classmethod
     def _check_patterns(cls, patterns: list[str]) -> list[str]:
-        for pattern in patterns:
-            try:
-                validate_pattern(pattern)
-            except ProtocolError as exc:
-                raise ValueError(f"API key pattern: {exc.message}") from None
-        return patterns
+        return [checked_pattern(pattern) for pattern in patterns]
 
 
 class AuthSettings(BaseModel):

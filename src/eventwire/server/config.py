@@ -22,8 +22,7 @@ from pydantic_settings import (
 )
 
 from eventwire.auth.settings import AuthSettings
-from eventwire.errors import ProtocolError
-from eventwire.topics import validate_pattern
+from eventwire.topics import checked_pattern
 
 __all__ = ["Settings", "load_settings"]
 
@@ -124,12 +123,7 @@ class Settings(BaseSettings, AuthSettings):
     @field_validator("presence_topics", "presence_events")
     @classmethod
     def _presence_patterns(cls, items: list[str]) -> list[str]:
-        for item in items:
-            try:
-                validate_pattern(item)
-            except ProtocolError as exc:
-                raise ValueError(exc.message) from None
-        return items
+        return [checked_pattern(item) for item in items]
 
     @field_validator("workers", mode="before")
     @classmethod
