@@ -90,10 +90,11 @@ class CloseCode(enum.IntEnum):
     TOKEN_EXPIRED = 4001  # token expired, not refreshed in the grace: new token, reconnect
     HEARTBEAT_TIMEOUT = 4002  # no pong in time: reconnect with backoff
     AUTH_TIMEOUT = 4003  # no AUTH within auth_timeout: reconnect, authenticate at once
+    FRAME_TIMEOUT = 4004  # a frame or fragmented message not finished in time: reconnect
     SLOW_CONSUMER = 4008  # outbound buffer over its limit: reconnect, read faster
     TOO_MANY_CONNECTIONS = 4009  # a connection cap after AUTH: reconnect after a long backoff
     HISTORY_RESET = 4010  # a topic's history was lost (broker flush): reconnect at once
-    FLOODING = 4029  # far past the command rate limit: reconnect after backoff
+    FLOODING = 4029  # far past the command or frame rate limit: reconnect after backoff
     UNAUTHORIZED = 4501  # the token was refused: not again without a different token
     REVOKED = 4503  # an operator revoked access: not again with the same token
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import ClientConnection
 
+from eventwire.brokers import history_of
 from eventwire.client import Gap, InProcessPublisher, Subscription, TopicPosition, TopicStream
 from eventwire.envelope import Event
 from eventwire.server import Gateway
@@ -300,13 +301,9 @@ async def test_replay_honours_the_declared_versions(start_gateway: StartGateway)
 async def test_a_broker_without_history_recovers_only_what_was_not_missed(
     gateway: Gateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from eventwire.brokers.base import NotAvailable
-    from eventwire.server import connection
+    from eventwire.server.connection import ConnectionBase
 
-    def no_history(broker: object) -> Any:
-        raise NotAvailable("no history here")
-
-    monkeypatch.setattr(connection, "history_of", no_history)
+    monkeypatch.setattr(ConnectionBase, "_history", property(lambda self: None))
     await gateway.publish(event(TOPIC, entity_id="e1"))
     epoch = (await gateway.broker.position(TOPIC)).epoch
     async with await open_ws(gateway) as ws:
@@ -344,3 +341,19 @@ def test_stream_not_recovered_reports_lost_history_once() -> None:
     assert stream.recovery_failed(9, "e1") == []  # RECOVERY_FAILED after it: told already
     assert stream.recovery_failed(12, "e2") == [Gap(TOPIC, 1, 12, "e2", history_lost=True)]
     assert stream.position == TopicPosition(12, "e2")
+
+
+async def test_events_given_in_a_replay_are_never_repeated_on_the_wire(gateway: Gateway) -> None:
+    """After a broker outage, the node's own catch-up hands its subscribers the events
+    it missed; one that recovered those events meanwhile from history gets none twice."""
+    for n in range(1, 6):
+        await gateway.publish(event(TOPIC, entity_id=f"e{n}"))
+    epoch = (await gateway.broker.position(TOPIC)).epoch
+    page = await history_of(gateway.broker).history(TOPIC, 2, 3)  # seqs 3, 4, 5
+    async with await open_ws(gateway) as ws:
+        _, frames = await _subscribe_since(ws, TOPIC, {"seq": 2, "epoch": epoch})
+        assert [f["seq"] for f in frames] == [3, 4, 5]
+        for seq, body in page.events:  # as the node's catch-up would deliver them
+            gateway.hub.dispatch(TOPIC, seq, body)
+        await gateway.publish(event(TOPIC, entity_id="e6"))
+        assert [f["seq"] for f in await barrier(ws)] == [6]

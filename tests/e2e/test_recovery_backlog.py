@@ -214,3 +214,31 @@ async def test_each_topic_of_a_subscribe_turns_live_after_its_own_replay(
         assert len(replayed) < STALLING  # live before the long replay was out
         replayed += [(await recv(ws))["seq"] for _ in range(STALLING - len(replayed))]
         assert replayed == list(range(2, STALLING + 2))
+
+
+async def test_history_trimmed_under_a_long_replay_ends_it_with_recovery_failed(
+    start_gateway: StartGateway,
+) -> None:
+    """The replay reads history a page at a time: what was trimmed meanwhile is reported lost."""
+    gateway = await start_gateway(
+        max_outbound_buffer=256 * 1024, max_recovery=2 * STALLING, history_size=STALLING + 1
+    )
+    topic = "gift-list:8"
+    epoch = await publish_missed(gateway, topic, STALLING, STALLING_PADDING)
+    async with await unhurried_client(gateway) as ws:
+        await subscribe_since_1(ws, topic, epoch)
+        for n in range(STALLING):  # held behind the stalled replay; history trims its events
+            await gateway.publish(event(topic, payload={"live": n}))
+        frames = [await recv(ws)]
+        while frames[-1].get("seq") != 2 * STALLING + 1:
+            assert len(frames) <= 2 * STALLING + 1, "some live event is missing"
+            frames.append(await recv(ws))
+        assert await barrier(ws) == []
+    events = [f["seq"] for f in frames if f["topic"] == topic]
+    [failed] = [i for i, f in enumerate(frames) if f["event"] == "RECOVERY_FAILED"]
+    payload = frames[failed]["data"]["payload"]
+    assert (payload["reason"], payload["position"]["seq"]) == ("history_truncated", STALLING + 1)
+    replayed = [f["seq"] for f in frames[:failed] if f["topic"] == topic]
+    assert 2 < len(replayed) + 2 < STALLING + 1  # some, not all, of the missed events
+    assert replayed == list(range(2, len(replayed) + 2))
+    assert events[len(replayed) :] == list(range(STALLING + 2, 2 * STALLING + 2))  # then live

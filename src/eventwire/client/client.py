@@ -594,12 +594,13 @@ class Client:
         except SubscribeRefused as exc:
             for error in exc.errors:
                 self._record_error(error)
+            if len(exc.refused) < len(exc.errors):  # refused whole (BROKER_UNAVAILABLE)
+                await self._drop(f"resubscribing was refused: {exc.code}")
+                return
         except ConnectionLost:
             return  # the next connection resumes
         except RequestTimeout as exc:
-            log.warning("resubscribing timed out (%s); reconnecting", exc)
-            if self._ws is not None:
-                await self._ws.close(1011, "resubscribe timed out")
+            await self._drop(f"resubscribing timed out ({exc})")
             return
         self.reconnects += 1
         self.last_reconnect = notice = Reconnected(
@@ -608,6 +609,12 @@ class Client:
         self._changed.fire()
         if self.on_reconnect is not None:
             await notify(self.on_reconnect, notice)
+
+    async def _drop(self, reason: str) -> None:
+        """End this connection so that the next one resubscribes, after the usual backoff."""
+        log.warning("%s; reconnecting", reason)
+        if self._ws is not None:
+            await self._ws.close(1011, reason[:120])
 
     def _connection_lost(self, code: int, reason: str) -> None:
         self._ws = None

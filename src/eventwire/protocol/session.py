@@ -46,6 +46,8 @@ frames by it, and only the handlers it names (plus ``start``, ``tick``,
                                                                  Reply(ERROR REVOKED)
     not CLOSED   frame over a rate limit            (same)       Reply(ERROR RATE_LIMITED)
     not CLOSED   rate-limited frames past flood     CLOSED       Close(4029)
+    OPEN|EXP.    drop(topics): no broker for them   (same)       (nothing: the transport answers
+                                                                 ERROR BROKER_UNAVAILABLE)
     any          close()                            CLOSED       UnsubscribeTopics(all)
     CLOSED       anything                           CLOSED       (nothing)
 
@@ -309,6 +311,15 @@ class Session:
         self._forget(ended)
         error = ProtocolError(ErrorCode.REVOKED, "subscriptions were revoked", {"topics": ended})
         return [UnsubscribeTopics(None, ended, ended), self._reply_error(CONNECTION, error)]
+
+    def drop(self, topics: tuple[str, ...]) -> tuple[str, ...]:
+        """Forget subscriptions the transport could not set up; the ones that were held.
+
+        (A SUBSCRIBE whose topics the broker could not be asked for.)
+        """
+        dropped = tuple(topic for topic in topics if topic in self.subscriptions)
+        self._forget(dropped)
+        return dropped
 
     def close(self) -> UnsubscribeTopics:
         """The connection ended: leave every topic."""

@@ -217,6 +217,8 @@ class AsgiConnection(ConnectionBase):
             return
         if self._recovering and self._hold(message):
             return
+        if self._floors and self._below_floor(message):
+            return
         self._enqueue(message.text)
         if self._queued_bytes > self._gateway.settings.max_outbound_buffer:
             self._slow_consumer()
@@ -234,6 +236,11 @@ class AsgiConnection(ConnectionBase):
 
     def heartbeat(self, now: float, deadline: float) -> None:
         """The ASGI server pings; nothing to do here."""
+
+    def abort(self) -> None:
+        """The ASGI server owns the socket: stop writing to it."""
+        if self._writer is not None:
+            self._writer.cancel()
 
     def close(self, code: int, reason: str = "") -> None:
         if self._closing:

@@ -58,7 +58,18 @@ class Settings(BaseSettings, AuthSettings):
     max_frame: int = Field(64 * KIB, gt=0)
     """Largest inbound WebSocket message; larger ones close the connection with 1009."""
     max_outbound_buffer: int = Field(1024 * KIB, gt=0)
-    """Bytes queued for one connection before it is closed as a slow consumer (4008)."""
+    """Bytes queued for one connection before it is closed as a slow consumer (4008).
+
+    Everything the gateway writes counts: events, replies, pongs, replays, the close frame.
+    """
+    frame_rate: float = Field(200.0, gt=0)
+    """Inbound WebSocket frames per second one connection may send, control frames included;
+    past ``frame_burst`` reading pauses, and a connection that keeps at it is closed (4029)."""
+    frame_burst: int = Field(400, gt=0)
+    unauthenticated_frames: int = Field(8, gt=0)
+    """Frames a connection may send before it is authenticated; one more closes it (4029)."""
+    frame_timeout: float = Field(10.0, gt=0)
+    """Seconds a frame, or a fragmented message, may take from its first byte to its last (4004)."""
     heartbeat_interval: float = Field(25.0, gt=0)
     """Seconds between server pings."""
     heartbeat_timeout: float = Field(20.0, gt=0)

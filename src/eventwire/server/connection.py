@@ -19,7 +19,7 @@ from eventwire.auth.errors import AuthError
 from eventwire.auth.identity import Identity
 from eventwire.auth.limits import Ticket
 from eventwire.auth.revocation import RevokeRequest
-from eventwire.brokers.base import NotAvailable, Position, history_of
+from eventwire.brokers.base import History, Position
 from eventwire.codes import CloseCode, ErrorCode
 from eventwire.envelope import splice_seq
 from eventwire.errors import BrokerError, ProtocolError, ValidationFailed
@@ -44,6 +44,7 @@ from eventwire.server.hub import (
     unsupported_outbound,
     visible_to,
 )
+from eventwire.server.replay import HistoryPages, ReplayBroken, recovery_refusal
 from eventwire.topics import is_pattern
 
 if TYPE_CHECKING:
@@ -53,9 +54,6 @@ __all__ = ["ConnectionBase"]
 
 log = logging.getLogger("eventwire.connection")
 
-_PAGE = 500
-"""Events read from history per request while replaying."""
-
 
 class ConnectionBase:
     """A subscriber driven by a Session; subclasses provide the transport."""
@@ -63,6 +61,7 @@ class ConnectionBase:
     __slots__ = (
         "_catching_up",
         "_closing",
+        "_floors",
         "_gateway",
         "_held_bytes",
         "_pace",
@@ -71,6 +70,7 @@ class ConnectionBase:
         "_timer",
         "_timer_at",
         "_token",
+        "_turn",
         "_unsupported",
         "audience",
         "held_events",
@@ -92,6 +92,9 @@ class ConnectionBase:
         self._catching_up: dict[str, asyncio.Task[None]] = {}
         """Topics whose replay is being written -> the task writing it, beside the commands."""
         self._held_bytes = 0  # of every topic's held events
+        self._floors: dict[str, int] = {}
+        """Topics replayed up to a seq -> that seq, until a later event came live (see deliver)."""
+        self._turn: asyncio.Lock | None = None
         self.held_events = 0
         """Live events this connection has held behind a replay, in all."""
         self._pace = max(1, gateway.settings.max_outbound_buffer // 4)
@@ -160,6 +163,10 @@ class ConnectionBase:
 
     def heartbeat(self, now: float, deadline: float) -> None:
         """Ping the peer, or close it if it has been silent since ``deadline``."""
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        """Drop the connection now, without a close handshake."""
         raise NotImplementedError
 
     def _send(self, data: bytes) -> None:
@@ -258,7 +265,6 @@ class ConnectionBase:
     async def _subscribe(self, action: SubscribeTopics) -> None:
         if self._closing:
             return
-        gateway, subscriptions = self._gateway, self.session.subscriptions
         for topic in action.topics:  # one topic's replays and subscriptions stay in order
             if (running := self._catching_up.get(topic)) is not None:
                 await asyncio.wait([running])
@@ -267,57 +273,121 @@ class ConnectionBase:
         since = {topic: Position(seq, epoch) for topic, seq, epoch in action.since}
         for topic in since:  # hold their live events from the moment we join
             self._recovering.setdefault(topic, [])
+        limit = self._gateway.settings.max_recovery
         try:
-            for topic in (*action.added, *action.regrouped):
-                # A revocation or a close may have ended it while an earlier join waited.
-                if topic in subscriptions:
-                    self._forget_unsupported(topic)  # new versions: say again what cannot be had
-                    await gateway.join(topic, self, self.session.accepts.get(topic))
-            topics = tuple(topic for topic in action.topics if topic in subscriptions)
-            read = {
-                topic: await gateway.broker.position(topic)
-                for topic in topics
-                if not is_pattern(topic)  # a pattern spans topics: no one position
+            joined = await self._join(action)
+            refusals = {
+                topic: await recovery_refusal(self._history, topic, start, joined[topic], limit)
+                for topic, start in since.items()
+                if topic in joined
             }
-            replays: dict[str, list[Outbound] | str] = {}
-            for topic, start in since.items():
-                if topic in read:
-                    replays[topic] = await self._replay(topic, start, read[topic])
-        except BaseException:
-            for topic in since:
-                self._take_held(topic, live=True)
-            raise
-        if self._closing:
-            for topic in since:
-                self._take_held(topic, live=True)
+        except BrokerError as exc:
+            self._subscribe_failed(action, exc)
+            joined = None
+        finally:
+            if self._closing or joined is None:
+                for topic in since:
+                    self._take_held(topic, live=True)
+        if joined is None or self._closing:
             return
-        positions = {topic: position.to_wire() for topic, position in read.items()}
-        recovered = {topic: not isinstance(found, str) for topic, found in replays.items()}
-        rid = action.request_id
-        self._send(self.session.subscribed(rid, topics, positions, recovered))
-        for topic, found in replays.items():
-            if isinstance(found, str):
-                self._send(self.session.recovery_failed(rid, topic, positions[topic], found))
-        for topic in since:
-            replay = replays.get(topic)
-            if topic in read and isinstance(replay, list) and replay:
-                self._start_catch_up(topic, replay, read[topic].seq)
-                continue
-            # Nothing to replay: release what was held, without waiting, so that no
-            # live event can slip between the position read and the release.
-            held = self._take_held(topic, live=True)
-            if topic not in read:
-                continue  # ended (revoked) while we waited: nothing to send
-            last = read[topic].seq if isinstance(replay, list) else -1
-            for message in held:
-                if message.seq is None or message.seq > last:
-                    self.deliver(message)
+        self._subscribed(action, joined, since, refusals)
 
-    def _start_catch_up(self, topic: str, replay: list[Outbound], position: int) -> None:
+    @property
+    def _page_turn(self) -> asyncio.Lock:
+        """Held by the replay writing a page: one page of history in memory at a time."""
+        if self._turn is None:
+            self._turn = asyncio.Lock()
+        return self._turn
+
+    @property
+    def _history(self) -> History | None:
+        broker = self._gateway.broker
+        return broker if isinstance(broker, History) else None
+
+    async def _join(self, action: SubscribeTopics) -> dict[str, Position]:
+        """Join the hub (and the broker) for the topics; their positions, patterns aside."""
+        gateway, subscriptions = self._gateway, self.session.subscriptions
+        for topic in (*action.added, *action.regrouped):
+            # A revocation or a close may have ended it while an earlier join waited.
+            if topic in subscriptions:
+                self._forget_unsupported(topic)  # new versions: say again what cannot be had
+                await gateway.join(topic, self, self.session.accepts.get(topic))
+        topics = [topic for topic in action.topics if topic in subscriptions]
+        return {
+            topic: await gateway.broker.position(topic)
+            for topic in topics
+            if not is_pattern(topic)  # a pattern spans topics: no one position
+        }
+
+    def _subscribe_failed(self, action: SubscribeTopics, exc: BrokerError) -> None:
+        """The broker could not be reached: nothing of this SUBSCRIBE stays, the client retries."""
+        log.warning("SUBSCRIBE on %s failed: %s", self.session.session_id, exc)
+        for topic in self.session.drop(action.added):
+            self._gateway.leave(topic, self)
+        error = ProtocolError(
+            ErrorCode.BROKER_UNAVAILABLE,
+            "the broker is unreachable: nothing was subscribed; retry",
+            {"topics": list(action.topics)},
+        )
+        self._carry_out(self.session.error(action.request_id, error))
+
+    def _subscribed(
+        self,
+        action: SubscribeTopics,
+        joined: dict[str, Position],
+        since: dict[str, Position],
+        refusals: dict[str, str | None],
+    ) -> None:
+        """Answer SUBSCRIBED (and RECOVERY_FAILED), then replay or go live, topic by topic."""
+        rid = action.request_id
+        topics = tuple(topic for topic in action.topics if topic in self.session.subscriptions)
+        positions = {topic: position.to_wire() for topic, position in joined.items()}
+        recovered = {topic: refusal is None for topic, refusal in refusals.items()}
+        self._send(self.session.subscribed(rid, topics, positions, recovered))
+        for topic, refusal in refusals.items():
+            if refusal is not None:
+                self._send(self.session.recovery_failed(rid, topic, positions[topic], refusal))
+        for topic, start in since.items():
+            position = joined.get(topic)
+            if position is None:  # ended (revoked) while we waited: nothing to send
+                self._take_held(topic, live=True)
+            elif refusals[topic] is None and start.seq < position.seq:
+                self._start_catch_up(rid, topic, start, position)
+            else:
+                # Nothing to replay: release what was held, without waiting, so that no
+                # live event can slip between the position read and the release.
+                last = position.seq if refusals[topic] is None else -1
+                self._go_live(topic, last)
+
+    def _go_live(self, topic: str, last: int) -> None:
+        """Deliver the live events held for ``topic`` after ``last``; no more are held."""
+        for message in self._take_held(topic, live=True):
+            if message.seq is None or message.seq > last:
+                self.deliver(message)
+        if last > 0:
+            self._floors[topic] = last  # the node may still be catching up to there
+
+    def _below_floor(self, message: Outbound) -> bool:
+        """Whether ``message`` was already given in a replay: never twice on the wire.
+
+        After a replay up to seq N, the node's own catch-up with its broker
+        (after an outage) may still deliver events up to N to every local
+        subscriber. The floor drops those; the first event past it lifts it.
+        """
+        floor = self._floors.get(message.topic)
+        if floor is None or message.seq is None:
+            return False
+        if message.seq <= floor:
+            return True
+        del self._floors[message.topic]
+        return False
+
+    def _start_catch_up(self, rid: str, topic: str, since: Position, position: Position) -> None:
         """Write a topic's replay in a task of its own, so that commands (PING, AUTH,
         more SUBSCRIBEs) are answered meanwhile and each topic turns live as soon
         as its own replay is out, not after those of the topics before it."""
-        task = asyncio.get_running_loop().create_task(self._catch_up(topic, replay, position))
+        work = self._catch_up(rid, topic, since, position)
+        task = asyncio.get_running_loop().create_task(work)
         self._catching_up[topic] = task
         task.add_done_callback(lambda done: self._caught_up(topic, done))
 
@@ -329,29 +399,47 @@ class ConnectionBase:
         log.error("replaying %s failed on %s", topic, self.session.session_id, exc_info=error)
         self.close(CloseCode.INTERNAL_ERROR, "internal error")
 
-    async def _catch_up(self, topic: str, replay: list[Outbound], position: int) -> None:
-        """Write ``replay``, then the live events held meanwhile, at the pace the peer reads.
+    async def _catch_up(self, rid: str, topic: str, since: Position, position: Position) -> None:
+        """Write the missed events, then the live events held meanwhile, at the pace the peer reads.
 
         A replay may hold more than ``max_outbound_buffer`` (a slow consumer
         closed with 4008 has missed at least that much): written at once, it
         would close its peer as a slow consumer again, at every reconnection.
-        So it goes out as fast as the peer takes it, while the topic's live
-        events stay held behind it, and the topic turns live once nothing is
-        left held. A peer that falls too far behind meanwhile cannot keep up:
-        ``_hold`` closes it as a slow consumer.
+        So it is read from history a page at a time and goes out as fast as
+        the peer takes it, while the topic's live events stay held behind it;
+        the topic turns live once nothing is left held. A peer that falls too
+        far behind meanwhile cannot keep up: ``_hold`` closes it (4008).
+
+        The topics of one connection take turns page by page (``_page_turn``),
+        so however many recover at once, one page of history is held at a time.
+        History that changed under the replay (trimmed, lost, unreachable)
+        ends it with RECOVERY_FAILED, and the topic goes live from ``position``.
         """
+        history = self._history
+        assert history is not None  # recovery_refusal said so
+        pages = HistoryPages(history, topic, since, position.seq, self._pace)
+        last = position.seq  # held events up to it are in the replay
         try:
-            if not await self._write_all(topic, replay):
-                return
-            last = position  # held events up to it were in the replay
+            while not pages.done:
+                async with self._page_turn:
+                    page = self._prepare(topic, await pages.read())
+                    if not await self._write_all(topic, page):
+                        return
             while self._recovering.get(topic):
                 held = self._take_held(topic, live=False)
                 fresh = [m for m in held if m.seq is None or m.seq > last]
                 last = max([last, *(m.seq for m in fresh if m.seq is not None)])
                 if not await self._write_all(topic, fresh):
                     return
+        except ReplayBroken as broken:
+            if topic in self.session.subscriptions and not self._closing:
+                wire = position.to_wire()
+                self._send(self.session.recovery_failed(rid, topic, wire, broken.reason))
         finally:
-            self._take_held(topic, live=True)  # live from here on (or closing)
+            if not self._closing and topic in self.session.subscriptions:
+                self._go_live(topic, last)
+            else:
+                self._take_held(topic, live=True)
 
     async def _write_all(self, topic: str, messages: list[Outbound]) -> bool:
         """Write ``messages`` paced; False once closing or no longer subscribed (revoked)."""
@@ -359,44 +447,6 @@ class ConnectionBase:
             if topic not in self.session.subscriptions or not await self._write_paced(message):
                 return False
         return True
-
-    async def _replay(
-        self, topic: str, since: Position, position: Position
-    ) -> list[Outbound] | str:
-        """The events of ``topic`` after ``since`` up to ``position``, ready to send,
-        or why they cannot be had (the reason RECOVERY_FAILED gives).
-
-        Filtered by tenant like the live path; converted to the subscriber's
-        declared versions when the gateway has a catalog.
-        """
-        gateway = self._gateway
-        if since.epoch != position.epoch:
-            return "epoch_changed"
-        if since.seq > position.seq:
-            return "position_ahead"
-        if position.seq - since.seq > gateway.settings.max_recovery:
-            return "too_many_missed"
-        if since.seq == position.seq:
-            return []  # nothing missed: nothing to read, with or without history
-        try:
-            history = history_of(gateway.broker)
-        except NotAvailable:
-            return "no_history"
-        events: list[tuple[int, bytes]] = []
-        after = since.seq
-        while after < position.seq:
-            try:
-                page = await history.history(topic, after, min(_PAGE, position.seq - after))
-            except BrokerError as exc:
-                log.warning("reading the history of %s failed: %s", topic, exc)
-                return "history_unavailable"
-            if page.position.epoch != since.epoch:
-                return "epoch_changed"
-            if page.truncated or not page.events or page.events[0][0] != after + 1:
-                return "history_truncated"
-            events += [(seq, body) for seq, body in page.events if seq <= position.seq]
-            after = page.events[-1][0]
-        return self._prepare(topic, events)
 
     def _prepare(self, topic: str, events: list[tuple[int, bytes]]) -> list[Outbound]:
         """Replayed events as this connection may see them: its tenant, its versions."""

@@ -103,6 +103,8 @@ class Connection(Protocol):
 
     def heartbeat(self, now: float, deadline: float) -> None: ...
 
+    def abort(self) -> None: ...
+
     def revoke(self, request: RevokeRequest) -> tuple[bool, int]: ...
 
 
@@ -170,7 +172,8 @@ class Gateway:
         self._idle.set()
         self._stopped = asyncio.Event()
         self._no_connections = asyncio.Event()
-        self._interest: dict[str, asyncio.Future[None]] = {}
+        self._interest: dict[str, asyncio.Future[bool]] = {}
+        """Topics asked of the broker -> whether it was done (pending while it is asked)."""
         self._background: set[asyncio.Task[None]] = set()
 
     # -- addresses -------------------------------------------------------------
@@ -287,6 +290,8 @@ class Gateway:
                 await asyncio.wait_for(self._no_connections.wait(), grace)
             except TimeoutError:
                 log.warning("%d connections still open after %.1fs", len(self.connections), grace)
+                for connection in list(self.connections):
+                    connection.abort()  # no close handshake from them: drop the sockets
         if self._heartbeat is not None:
             self._heartbeat.cancel()
         runners = self.hub.handlers()
@@ -372,21 +377,35 @@ class Gateway:
         ``accept``: the event versions ``subscriber`` understands there (None: as published).
 
         Later subscribers wait until that request is done, so no one is told
-        SUBSCRIBED before the broker sends this node the topic's events. With
-        the in-memory broker nothing here suspends.
+        SUBSCRIBED before the broker sends this node the topic's events. When
+        the request fails (BrokerUnavailable), every subscriber that waited
+        for it fails with it and is taken out again; the next to join asks
+        anew. With the in-memory broker nothing here suspends.
         """
-        if self.hub.subscribe(topic, subscriber, accept):
-            ready = self._interest[topic] = asyncio.get_running_loop().create_future()
+        self.hub.subscribe(topic, subscriber, accept)
+        try:
+            await self._interest_in(topic)
+        except BaseException:
+            if self.hub.unsubscribe(topic, subscriber):
+                self._interest.pop(topic, None)
+            raise
+        self._present(topic, subscriber)
+
+    async def _interest_in(self, topic: str) -> None:
+        """Return once the broker sends this node ``topic``'s events; ask it if nobody has."""
+        pending = self._interest.get(topic)
+        if pending is None:
+            pending = self._interest[topic] = asyncio.get_running_loop().create_future()
             try:
                 await self.broker.add_interest(topic)
-            finally:
-                ready.set_result(None)
-            self._present(topic, subscriber)
-            return
-        pending = self._interest.get(topic)
-        if pending is not None and not pending.done():
-            await asyncio.shield(pending)
-        self._present(topic, subscriber)
+            except BaseException:
+                if self._interest.get(topic) is pending:
+                    del self._interest[topic]
+                pending.set_result(False)
+                raise
+            pending.set_result(True)
+        elif not await asyncio.shield(pending):
+            raise BrokerUnavailable(f"asking the broker for {topic} failed; retry")
 
     def _present(self, topic: str, subscriber: Subscriber) -> None:
         """Count ``subscriber`` in ``topic``'s presence, unless it left while the join waited."""
@@ -397,8 +416,8 @@ class Gateway:
         """Unsubscribe locally; the topic's last local subscriber releases it at the broker."""
         self.presence.remove(topic, subscriber)
         if self.hub.unsubscribe(topic, subscriber):
-            self._interest.pop(topic, None)
-            if not any(runner.pattern == topic for runner in self.hub.handlers()):
+            asked = self._interest.pop(topic, None)
+            if asked is not None and not any(r.pattern == topic for r in self.hub.handlers()):
                 self._in_background(self.broker.remove_interest(topic))
 
     def _in_background(self, work: Coroutine[Any, Any, None]) -> None:

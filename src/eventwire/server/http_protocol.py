@@ -15,14 +15,13 @@ from typing import TYPE_CHECKING, cast
 
 import h11
 from websockets.http11 import Request as WsRequest
-from websockets.server import ServerProtocol
 
 from eventwire.auth.limits import Ticket
 from eventwire.codes import ErrorCode
 from eventwire.errors import ProtocolError
 from eventwire.server.guard import HandshakeRefused, origin_of, token_from_query
 from eventwire.server.http_api import HttpRequest, HttpResponse
-from eventwire.server.ws_connection import WebSocketConnection
+from eventwire.server.ws_connection import FrameParser, WebSocketConnection
 
 if TYPE_CHECKING:
     from eventwire.server.gateway import Gateway
@@ -193,7 +192,7 @@ class HttpProtocol(asyncio.Protocol):
         transport = self._transport
         assert transport is not None
         gateway = self._gateway
-        ws = ServerProtocol(max_size=gateway.settings.max_frame)
+        ws = FrameParser(max_size=gateway.settings.max_frame)
         assert self._head is not None  # kept from the start of every request
         ws.receive_data(bytes(self._head))
         self._head = None

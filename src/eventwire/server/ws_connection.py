@@ -1,21 +1,28 @@
 """A native WebSocket connection: websockets' Sans-I/O parser in, shared frames out.
 
 Inbound frames go through ``websockets.ServerProtocol`` (masking,
-fragmentation, control frames, the close handshake, the size limit) and then
-to the I/O-free Session. Outbound events bypass the parser: the hub hands
-over a frame serialized once for every subscriber, and ``deliver`` queues it.
+fragmentation, the close handshake, the size limit) and then to the
+I/O-free Session. Reading is fair: a connection's bytes are parsed a slice
+at a time, at most ``_TURN_BYTES`` per loop turn, and every frame, control
+frames and fragments included, is paid for from its ``FrameBudget``. A
+connection over budget stops being read; one that keeps at it is closed.
+A frame (or fragmented message) must be finished within ``frame_timeout``,
+and only a pong or a whole message proves the peer alive.
 
-Frames queued during one turn of the event loop leave in one system call
-(``writelines``) at the end of that turn: under load, when many events are
-published per turn, a subscriber costs one ``send()`` per turn instead of
-one per event; when idle, a frame waits only for the current turn to end.
+Outbound events bypass the parser: the hub hands over a frame serialized
+once for every subscriber, and ``deliver`` queues it. Frames queued during
+one turn of the event loop leave in one system call (``writelines``) at
+the end of that turn: under load a subscriber costs one ``send()`` per turn
+instead of one per event; when idle a frame waits only for the turn's end.
 
-The transport's write buffer is the connection's outbound queue. When it
-holds more than ``max_outbound_buffer`` bytes the peer is a slow consumer:
-it is closed with 4008 and, if it does not finish the close handshake
-quickly, aborted, so its buffer can never grow past one event over the limit.
-A replay is written at the pace the peer reads it instead (``_write_paced``,
-with the transport's flow control), so a long one is not mistaken for that.
+The transport's write buffer is the connection's outbound queue, and every
+byte we write goes through ``_write``: events, replies, pongs, pings and
+the close frame. When it holds more than ``max_outbound_buffer`` bytes the
+peer is a slow consumer: closed with 4008, no longer read, and aborted if
+it does not finish the close handshake quickly, so its buffer can never
+grow past one frame over the limit. A replay is written at the pace the
+peer reads it instead (``_write_paced``), so a long one is not mistaken
+for that.
 """
 
 from __future__ import annotations
@@ -32,13 +39,15 @@ from websockets.server import ServerProtocol
 
 from eventwire.auth.limits import Ticket
 from eventwire.codes import CloseCode
+from eventwire.protocol.session import SessionState
 from eventwire.server.connection import ConnectionBase
+from eventwire.server.frame_budget import FrameBudget
 from eventwire.server.hub import Outbound, text_frame
 
 if TYPE_CHECKING:
     from eventwire.server.gateway import Gateway
 
-__all__ = ["PING_FRAME", "WebSocketConnection"]
+__all__ = ["PING_FRAME", "FrameParser", "WebSocketConnection", "WriteBatcher"]
 
 log = logging.getLogger("eventwire.connection")
 
@@ -49,6 +58,12 @@ _CLOSE_TIMEOUT = 2.0
 """Seconds a peer has to answer our close frame before the socket is aborted."""
 _MAX_INBOX = 32
 """Commands queued before reading pauses; the rate limit answers the rest."""
+_SLICE = 1024
+"""Bytes handed to the parser at once: the budget is checked between slices."""
+_TURN_BYTES = 16 * 1024
+"""Bytes of one connection parsed per loop turn; the rest waits for the next turn."""
+_STRIKES = 5
+"""Times in a row a connection may run its frame budget dry before it is closed (4029)."""
 
 
 def _is_utf8(data: bytes) -> bool:
@@ -57,6 +72,22 @@ def _is_utf8(data: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+class FrameParser(ServerProtocol):
+    """websockets' server protocol, leaving pings to the connection to answer.
+
+    RFC 6455 5.5.3: an endpoint that has not yet answered earlier pings may
+    answer only the most recent one. The connection answers the last ping
+    of each slice it parses, so a burst of pings costs one pong, counted in
+    its outbound buffer like every other byte it is sent.
+    """
+
+    def recv_frame(self, frame: Frame) -> None:
+        if frame.opcode is Opcode.PING:
+            self.events.append(frame)
+            return
+        super().recv_frame(frame)
 
 
 class WriteBatcher:
@@ -78,7 +109,7 @@ class WriteBatcher:
         self._scheduled = False
         dirty, self._dirty = self._dirty, []
         for connection in dirty:
-            connection.write_pending()
+            connection.write_pending()  # never raises: one peer's failure is its own
 
 
 class WebSocketConnection(ConnectionBase, asyncio.Protocol):
@@ -87,13 +118,21 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
     __slots__ = (
         "_abort_timer",
         "_batcher",
+        "_budget",
+        "_deaf",
+        "_digesting",
         "_fragments",
+        "_frame_timer",
+        "_inbound",
+        "_inbound_at",
         "_inbox",
         "_max_buffer",
+        "_partial_since",
         "_paused",
         "_pending",
         "_pending_bytes",
         "_text",
+        "_throttled",
         "_transport",
         "_worker",
         "_writable",
@@ -111,22 +150,40 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
         token: str | None = None,
     ) -> None:
         super().__init__(gateway, ticket, token)
+        settings = gateway.settings
+        now = gateway.clock.monotonic()
         self._transport = transport
         self._ws = ws
         self._batcher = batcher
         self._pending: list[bytes] = []
         self._pending_bytes = 0
-        self._max_buffer = gateway.settings.max_outbound_buffer
+        self._max_buffer = settings.max_outbound_buffer
         transport.set_write_buffer_limits(high=self._pace)
         self._writable = asyncio.Event()
         self._writable.set()
-        self._paused = False
         self._text = True
         self._fragments: list[bytes] = []
         self._inbox: deque[bytes] = deque()
         self._worker: asyncio.Task[None] | None = None
         self._abort_timer: asyncio.TimerHandle | None = None
-        self.last_seen = gateway.clock.monotonic()
+        self._budget = FrameBudget(
+            rate=settings.frame_rate,
+            burst=settings.frame_burst,
+            before_auth=settings.unauthenticated_frames,
+            strikes=_STRIKES,
+            now=now,
+        )
+        self._inbound = b""
+        """Bytes read but not parsed yet (from ``_inbound_at``): parsed a turn's worth at a time."""
+        self._inbound_at = 0
+        self._digesting = False  # a later turn will parse more of _inbound
+        self._throttled = False  # the frame budget is dry: not reading until it refills
+        self._deaf = False  # closing a peer that floods or stalls a frame: nothing more is read
+        self._paused = False  # the transport's reading is paused
+        self._partial_since: float | None = None  # a frame or message is unfinished since then
+        self._frame_timer: asyncio.TimerHandle | None = None
+        self.last_seen = now
+        """When the peer last proved alive: a pong or a whole message (not any byte)."""
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -139,14 +196,18 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
+        self._pending.clear()
+        self._inbound = b""
         self._writable.set()  # a paced replay waiting for the peer: it ends
-        if self._abort_timer is not None:
-            self._abort_timer.cancel()
+        for timer in (self._abort_timer, self._frame_timer):
+            if timer is not None:
+                timer.cancel()
         if self._worker is not None:
             self._worker.cancel()
         self._release()
 
     def eof_received(self) -> bool | None:
+        self._inbound = b""  # a half-close without a close frame: what was left is moot
         self._ws.receive_eof()
         self._flush()
         return None
@@ -162,8 +223,17 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
         if self._ws.state is State.OPEN:
             self._ws.send_close(code, reason)
             self._flush()
+        self._end_soon()
+
+    def abort(self) -> None:
+        """Drop the socket now, without a close handshake (the gateway's stop is out of time)."""
+        self._transport.abort()
+
+    def _end_soon(self) -> None:
+        """Leave the hub on the next turn, abort the socket after the close timeout."""
         loop = asyncio.get_running_loop()
-        self._abort_timer = loop.call_later(_CLOSE_TIMEOUT, self._transport.abort)
+        if self._abort_timer is None:
+            self._abort_timer = loop.call_later(_CLOSE_TIMEOUT, self._transport.abort)
         # Never leave the hub here: we may be inside its fan-out loop.
         loop.call_soon(self._leave)
 
@@ -172,6 +242,8 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
     def deliver(self, message: Outbound) -> None:
         """Queue one event; the hot path of fan-out."""
         if self._recovering and self._hold(message):
+            return
+        if self._floors and self._below_floor(message):
             return
         if not self._closing:
             self._queue(message.frame)
@@ -189,14 +261,29 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
         pending = self._pending
         if not pending:
             return
-        transport = self._transport
-        if len(pending) == 1:
-            transport.write(pending[0])
-        else:
-            transport.writelines(pending)
+        self._write(pending[0] if len(pending) == 1 else pending)
         pending.clear()
         self._pending_bytes = 0
-        if transport.get_write_buffer_size() > self._max_buffer:
+
+    def _write(self, data: bytes | list[bytes]) -> None:
+        """Every byte this connection sends goes here, and counts against its buffer.
+
+        A transport closed under us (the peer reset it within this loop turn)
+        takes nothing more, and raises for nobody else.
+        """
+        transport = self._transport
+        if transport.is_closing():
+            return
+        try:
+            if isinstance(data, bytes):
+                transport.write(data)
+            else:
+                transport.writelines(data)
+        except (RuntimeError, OSError) as exc:  # uvloop: "unable to perform operation"
+            log.debug("writing to %s failed: %s", self.session.session_id, exc)
+            transport.abort()
+            return
+        if transport.get_write_buffer_size() > self._max_buffer and not self._closing:
             self._slow_consumer()
 
     async def _write_paced(self, message: Outbound) -> bool:
@@ -216,13 +303,13 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
         self._writable.set()
 
     def heartbeat(self, now: float, deadline: float) -> None:
-        """Ping the peer, or close it if it has been silent since ``deadline``."""
+        """Ping the peer, or close it if it has not proved alive since ``deadline``."""
         if self._closing:
             return
         if self.last_seen < deadline:
             self.close(CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout")
         else:
-            self._transport.write(PING_FRAME)
+            self._write(PING_FRAME)
 
     def _send(self, data: bytes) -> None:
         if not self._closing:
@@ -233,64 +320,158 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
         self.write_pending()
         for chunk in self._ws.data_to_send():
             if chunk:
-                self._transport.write(chunk)
+                self._write(chunk)
             else:
                 self._transport.close()  # the WebSocket is closed: end TCP after the buffer
 
     # -- inbound ---------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
-        self.last_seen = self._gateway.clock.monotonic()
-        self._ws.receive_data(data)
-        for frame in self._ws.events_received():
-            if isinstance(frame, Frame):
+        if self._inbound_at < len(self._inbound):
+            self._inbound = self._inbound[self._inbound_at :] + data
+        else:
+            self._inbound = data
+        self._inbound_at = 0
+        self._digest()
+
+    def _digest(self) -> None:
+        """Parse up to a turn's worth of what was read, a slice at a time, within budget."""
+        self._digesting = False
+        inbound, at, end = self._inbound, self._inbound_at, len(self._inbound)
+        stop = at + _TURN_BYTES
+        while at < end and at < stop and not self._held():
+            self._parse(inbound[at : at + _SLICE])
+            at += _SLICE
+        self._inbound_at = min(at, end)
+        self._watch_partial()
+        self._steer_reading()
+
+    def _held(self) -> bool:
+        """Whether reading must wait: deaf, over budget, or too many commands queued."""
+        return self._deaf or self._throttled or len(self._inbox) >= _MAX_INBOX
+
+    def _steer_reading(self) -> None:
+        """Read from the socket only when nothing is left to parse and nothing holds us."""
+        if self._inbound_at < len(self._inbound) or self._held():
+            if not self._paused:
+                self._paused = True
+                self._transport.pause_reading()
+            if not self._held() and not self._digesting:
+                self._digesting = True  # the rest of this read, on the next turn
+                asyncio.get_running_loop().call_soon(self._digest)
+            return
+        self._inbound, self._inbound_at = b"", 0
+        if self._paused and not self._transport.is_closing():
+            self._paused = False
+            self._transport.resume_reading()
+
+    def _parse(self, data: bytes) -> None:
+        ws = self._ws
+        ws.receive_data(data)
+        ping: Frame | None = None
+        for frame in ws.events_received():
+            if not isinstance(frame, Frame) or not self._spend():
+                continue
+            if not self._fragments:
+                self._partial_since = None  # a frame ended, and no message is half-read
+            if frame.opcode is Opcode.PING:
+                ping = frame
+            elif not self._closing:
                 self._frame(frame)
+        if ping is not None and ws.state is State.OPEN and not self._closing:
+            ws.send_pong(ping.data)  # RFC 6455 5.5.3: the latest ping only
         self._flush()
-        if self._ws.parser_exc is not None and not self._closing:
+        if ws.parser_exc is not None and not self._closing:
             # websockets has already sent the close frame: 1009 for a frame
             # over max_frame, 1002 for broken framing, 1007 for bad UTF-8.
-            sent = self._ws.close_sent
+            sent = ws.close_sent
             code = sent.code if sent is not None else CloseCode.PROTOCOL_ERROR
             self._gateway.metrics.disconnects.labels(str(code)).inc()
             self._closing = True
-            asyncio.get_running_loop().call_soon(self._leave)
-            self._abort_timer = asyncio.get_running_loop().call_later(
-                _CLOSE_TIMEOUT, self._transport.abort
-            )
+            self._end_soon()
+
+    def _spend(self) -> bool:
+        """Pay for one frame; False when it must be ignored (the flood is being closed)."""
+        if self._deaf:
+            return False
+        budget, now = self._budget, self._gateway.clock.monotonic()
+        if budget.take(now, self.session.state is not SessionState.AWAITING_AUTH):
+            return True
+        if budget.flooding:
+            self._gateway.metrics.drops.labels("frame_flood").inc()
+            self.close(CloseCode.FLOODING, "frame flood")
+            self._deaf = True
+            return False
+        if not self._throttled:
+            self._throttled = True
+            asyncio.get_running_loop().call_later(budget.pause_for(now), self._unthrottle)
+        return True  # this frame is paid for, in debt; reading stops after this slice
+
+    def _unthrottle(self) -> None:
+        self._throttled = False
+        if not self._transport.is_closing():
+            self._digest()
+
+    def _watch_partial(self) -> None:
+        """Time an unfinished frame or fragmented message: ``frame_timeout`` from its start."""
+        if not (self._ws.reader.buffer or self._fragments) or self._deaf:
+            self._partial_since = None
+            return
+        if self._partial_since is None:
+            self._partial_since = self._gateway.clock.monotonic()
+        if self._frame_timer is None:
+            self._arm_frame_timer(self._partial_since)
+
+    def _arm_frame_timer(self, since: float) -> None:
+        left = since + self._gateway.settings.frame_timeout - self._gateway.clock.monotonic()
+        loop = asyncio.get_running_loop()
+        self._frame_timer = loop.call_later(max(0.0, left), self._frame_deadline, since)
+
+    def _frame_deadline(self, since: float) -> None:
+        self._frame_timer = None
+        started = self._partial_since
+        if started is None or self._transport.is_closing():
+            return
+        if started == since:  # the same frame or message, unfinished all along
+            self.close(CloseCode.FRAME_TIMEOUT, "frame not finished in time")
+            self._deaf = True
+            return
+        self._arm_frame_timer(started)  # a later one is unfinished: time it instead
 
     def _frame(self, frame: Frame) -> None:
-        if frame.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
-            if frame.opcode is not Opcode.CONT:
-                self._text = frame.opcode is Opcode.TEXT
-            self._fragments.append(bytes(frame.data))
-            if not frame.fin:
-                return
-            message = b"".join(self._fragments) if len(self._fragments) > 1 else self._fragments[0]
-            self._fragments.clear()
-            if self._closing:
-                return
-            if self._text and not _is_utf8(message):
-                # RFC 6455 8.1: a text message that is not UTF-8 fails the connection.
-                self.close(CloseCode.INVALID_DATA, "text frame is not UTF-8")
-                return
-            self._inbox.append(message)
-            if len(self._inbox) >= _MAX_INBOX and not self._paused:
-                self._paused = True
-                self._transport.pause_reading()
-            if self._worker is None:
-                self._worker = asyncio.get_running_loop().create_task(self._work())
-        elif frame.opcode is Opcode.CLOSE and not self._closing:
+        if frame.opcode is Opcode.PONG:
+            self.last_seen = self._gateway.clock.monotonic()
+        elif frame.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
+            self._fragment(frame)
+        elif frame.opcode is Opcode.CLOSE:
             self._closing = True
-            asyncio.get_running_loop().call_soon(self._leave)
+            self._end_soon()
+
+    def _fragment(self, frame: Frame) -> None:
+        if frame.opcode is not Opcode.CONT:
+            self._text = frame.opcode is Opcode.TEXT
+        self._fragments.append(bytes(frame.data))
+        if not frame.fin:
+            return
+        message = b"".join(self._fragments) if len(self._fragments) > 1 else self._fragments[0]
+        self._fragments.clear()
+        self._partial_since = None
+        self.last_seen = self._gateway.clock.monotonic()
+        if self._text and not _is_utf8(message):
+            # RFC 6455 8.1: a text message that is not UTF-8 fails the connection.
+            self.close(CloseCode.INVALID_DATA, "text frame is not UTF-8")
+            return
+        self._inbox.append(message)
+        if self._worker is None:
+            self._worker = asyncio.get_running_loop().create_task(self._work())
 
     async def _work(self) -> None:
         """Carry out queued commands in order; the task ends when the inbox is empty."""
         try:
             while self._inbox and not self._closing:
                 await self._handle(self._inbox.popleft())
-                if self._paused and len(self._inbox) < _MAX_INBOX // 2:
-                    self._paused = False
-                    self._transport.resume_reading()
+                if len(self._inbox) == _MAX_INBOX - 1 and not self._digesting:
+                    self._digest()  # room again: read on
         except (asyncio.CancelledError, WsProtocolError):
             raise
         except Exception:
