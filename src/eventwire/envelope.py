@@ -5,6 +5,8 @@ Two shapes of one envelope:
 - ``NewEvent`` is what a publisher sends: strict, unknown fields rejected
   (a typo such as ``trace-id`` must not vanish), ``timestamp`` optional
   because the server stamps it, ``seq`` forbidden because the server assigns it.
+  Its ``topic`` is publishable by construction: an exact topic, no pattern,
+  nothing in the server's reserved namespaces, however the event is built.
 - ``Event`` is what a subscriber receives: ``timestamp`` always present and
   ``seq``, the event's position in its topic, added by the server. Unknown
   fields are ignored so that older clients keep working as the server grows.
@@ -29,8 +31,9 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
 
-from eventwire.errors import FieldError, ValidationFailed
+from eventwire.errors import FieldError, ProtocolError, ValidationFailed
 from eventwire.topics import validate_topic
 
 __all__ = [
@@ -137,12 +140,29 @@ class _EventFields(BaseModel):
     version: Annotated[StrictInt, Field(gt=0)] | None = None
 
 
+_TOPIC_REFUSED = "topic_refused"
+"""The pydantic error type of a topic ``validate_topic`` refused; its ctx keeps the refusal."""
+
+
 class NewEvent(_EventFields):
-    """An event as a publisher sends it."""
+    """An event as a publisher sends it.
+
+    Building one with an unpublishable topic raises ValidationError whose
+    ``topic`` error carries the INVALID_TOPIC or RESERVED_TOPIC refusal;
+    ``decode_new_event`` raises that refusal itself.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     data: NewEventData
+
+    @field_validator("topic", mode="before")  # before StrictStr: a number is INVALID_TOPIC too
+    @classmethod
+    def _publishable(cls, topic: object) -> object:
+        try:
+            return validate_topic(topic)
+        except ProtocolError as exc:  # pydantic wraps only its own errors and ValueError
+            raise PydanticCustomError(_TOPIC_REFUSED, "{refusal}", {"refusal": exc}) from None
 
     @field_validator("event")
     @classmethod
@@ -191,12 +211,23 @@ def decode_new_event(raw: object) -> NewEvent:
     """
     if not isinstance(raw, dict):
         raise ValidationFailed([("(root)", "expected a JSON object")])
-    if "topic" in raw:
-        validate_topic(raw["topic"])
     try:
         return NewEvent.model_validate(raw)
     except ValidationError as exc:
-        raise ValidationFailed(field_errors(exc)) from None
+        raise _refusal_of(exc) from None
+
+
+def _refusal_of(exc: ValidationError) -> ProtocolError:
+    """The ProtocolError for a NewEvent that failed to build.
+
+    The topic's refusal comes first, as it is (INVALID_TOPIC or RESERVED_TOPIC
+    with ``details.topic``); otherwise VALIDATION_ERROR names every field.
+    """
+    for error in exc.errors(include_url=False):
+        refusal = error.get("ctx", {}).get("refusal") if error["type"] == _TOPIC_REFUSED else None
+        if isinstance(refusal, ProtocolError):  # a copy: batch_error adds to its details
+            return ProtocolError(refusal.code, refusal.message, dict(refusal.details))
+    return ValidationFailed(field_errors(exc))
 
 
 def encode_event(event: NewEvent, payload_json: bytes, now: datetime) -> bytes:

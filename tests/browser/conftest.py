@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Page, Request, Response, async_playwright
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 CHROMIUM_FLAGS = [
@@ -55,3 +55,25 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
 def screenshot_path(name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS / f"{name}.png"
+
+
+def problems_of(page: Page) -> list[str]:
+    """What goes wrong on ``page`` from now on: console errors (a refused Content-Security-Policy
+    among them), failed requests and answers of 400 or more. The list grows as they happen."""
+    problems: list[str] = []
+
+    def console(message: ConsoleMessage) -> None:
+        if message.type in ("error", "warning"):
+            problems.append(f"console {message.type}: {message.text}")
+
+    def failed(request: Request) -> None:
+        problems.append(f"request failed: {request.method} {request.url} {request.failure}")
+
+    def answered(response: Response) -> None:
+        if response.status >= 400:
+            problems.append(f"HTTP {response.status}: {response.url}")
+
+    page.on("console", console)
+    page.on("requestfailed", failed)
+    page.on("response", answered)
+    return problems

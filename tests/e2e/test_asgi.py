@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import socket
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from eventwire.server import Gateway
-from tests.e2e.conftest import TIMEOUT, command, recv
+from tests.e2e.asgiserver import served
+from tests.e2e.conftest import command, recv
 
 with pytest.MonkeyPatch.context() as environment:
     environment.setenv("EVENTWIRE_INSECURE", "1")  # the example reads its settings from there
@@ -27,22 +26,8 @@ gateway: Gateway = example.gateway
 @pytest.fixture
 async def served_app() -> AsyncIterator[str]:
     """The example app on a free port; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, ws="websockets-sansio", lifespan="on", log_level="warning")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started:  # uvicorn offers no awaitable for this
-            await asyncio.sleep(0.01)
-            assert not task.done(), "uvicorn failed to start"
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, TIMEOUT)
-        sock.close()
+    async with served(app) as url:
+        yield url
 
 
 async def test_app_endpoint_publishes_in_process_to_mounted_websocket(served_app: str) -> None:

@@ -8,11 +8,13 @@ from typing import Any
 
 import orjson
 import pytest
+from pydantic import ValidationError
 
 from eventwire.codes import ErrorCode
 from eventwire.envelope import (
     Event,
     NewEvent,
+    NewEventData,
     decode_new_event,
     encode_event,
     format_timestamp,
@@ -244,6 +246,54 @@ def test_reserved_topic_is_refused_for_publishing() -> None:
     with pytest.raises(ProtocolError) as info:
         decode_new_event(_event(topic="system"))
     assert info.value.code is ErrorCode.RESERVED_TOPIC
+
+
+@pytest.mark.parametrize(
+    ("topic", "code", "shown"),
+    [
+        ("Not A Topic", ErrorCode.INVALID_TOPIC, "Not A Topic"),
+        ("gift-list:*", ErrorCode.INVALID_TOPIC, "gift-list:*"),
+        ("*", ErrorCode.INVALID_TOPIC, "*"),
+        ("gift-list", ErrorCode.INVALID_TOPIC, "gift-list"),
+        (123, ErrorCode.INVALID_TOPIC, "<int>"),
+        ("system:revocations", ErrorCode.RESERVED_TOPIC, "system:revocations"),
+        ("error:x", ErrorCode.RESERVED_TOPIC, "error:x"),
+    ],
+)
+def test_a_new_event_cannot_be_built_on_an_unpublishable_topic(
+    topic: object, code: ErrorCode, shown: str
+) -> None:
+    with pytest.raises(ValidationError) as built:
+        NewEvent(topic=topic, event="ADDED", data=NewEventData(entity_id="e"))
+    [error] = built.value.errors()
+    refusal = error["ctx"]["refusal"]
+    assert (error["loc"], error["msg"]) == (("topic",), refusal.message)
+    assert (refusal.code, refusal.details) == (code, {"topic": shown})
+    # Decoding gives the same refusal, not VALIDATION_ERROR.
+    with pytest.raises(ProtocolError) as decoded:
+        decode_new_event(_event(topic=topic))
+    assert (decoded.value.code, decoded.value.message) == (code, refusal.message)
+    assert decoded.value.details == {"topic": shown}
+
+
+def test_the_topic_refusal_comes_before_other_field_errors() -> None:
+    with pytest.raises(ProtocolError) as info:
+        decode_new_event(_event(topic="system", event="update", extra=1))
+    assert info.value.code is ErrorCode.RESERVED_TOPIC
+    assert info.value.details == {"topic": "system"}
+    assert info.value.message == "topic 'system' is reserved for the server's own events"
+
+
+def test_each_decode_gives_its_own_refusal_to_add_details_to() -> None:
+    first, second = (_refusal({"topic": "gift-list:*"}) for _ in range(2))
+    first.details["index"] = 3  # what batch_error does
+    assert second.details == {"topic": "gift-list:*"}
+
+
+def _refusal(fields: dict[str, Any]) -> ProtocolError:
+    with pytest.raises(ProtocolError) as info:
+        decode_new_event(_event(**fields))
+    return info.value
 
 
 def test_every_failed_field_is_listed() -> None:

@@ -98,8 +98,10 @@ class AsgiApp:
         if response is None:
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
             query = scope.get("query_string", b"").decode("latin-1")
-            path = self._local_path(scope)
-            request = HttpRequest(scope["method"], path, headers, bytes(body), query)
+            path, root = self._local_path(scope), scope.get("root_path", "")
+            request = HttpRequest(
+                scope["method"], path, headers, bytes(body), query, root, _server_url(scope)
+            )
             response = await self._gateway.http_api.handle(request)
         await send(
             {
@@ -108,6 +110,7 @@ class AsgiApp:
                 "headers": [
                     (b"content-type", response.content_type.encode()),
                     (b"content-length", str(len(response.body)).encode()),
+                    *((k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers),
                 ],
             }
         )
@@ -163,6 +166,16 @@ def _header_values(scope: Scope, name: bytes) -> list[str]:
         for key, value in scope.get("headers", ())
         if bytes(key).lower() == name
     ]
+
+
+def _server_url(scope: Scope) -> str | None:
+    """``scheme://host:port`` of the socket the request came in on; None on a Unix socket."""
+    server = scope.get("server")
+    if not server or server[1] is None:
+        return None
+    host = str(server[0])
+    shown = f"[{host}]" if ":" in host else host
+    return f"{scope.get('scheme', 'http')}://{shown}:{server[1]}"
 
 
 def _client_ip(scope: Scope) -> str | None:

@@ -39,6 +39,8 @@ DEMO_CATALOG = "eventwire.demo:catalog"
 _LOG_EVERY = 60.0
 """Seconds between two log lines of the same lint rule, resource type and event type."""
 _LOG_KEYS = 4096
+_DOCUMENTS = 16
+"""Rendered documents kept; the AsyncAPI one varies with the address a request came in on."""
 _LEVELS = {"warning": logging.WARNING, "info": logging.INFO}
 
 
@@ -125,13 +127,15 @@ class CatalogService:
         return self._document(f"asyncapi {server_url}", lambda: self._asyncapi(server_url))
 
     def html_page(self) -> bytes:
-        """The readable page."""
+        """The readable page, with the gateway's icon (a relative URL: right under any mount)."""
         return self._document("html", self._html)
 
     def _document(self, key: str, render: Callable[[], bytes]) -> bytes:
         found = self._documents.get(key)
         if found is None:
-            found = self._documents[key] = render()
+            found = render()
+            if len(self._documents) < _DOCUMENTS:  # one AsyncAPI per server URL: keep a few
+                self._documents[key] = found
         return found
 
     def _loaded(self) -> Catalog:
@@ -153,4 +157,4 @@ class CatalogService:
     def _html(self) -> bytes:
         from eventwire.catalog.export import html_page
 
-        return html_page(self._loaded()).encode()
+        return html_page(self._loaded(), icon="static/favicon.svg").encode()

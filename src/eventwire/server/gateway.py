@@ -56,6 +56,7 @@ from eventwire.server.hub import Hub, Subscriber
 from eventwire.server.metrics import Metrics
 from eventwire.server.presence import PresenceTracker
 from eventwire.server.ws_connection import WriteBatcher
+from eventwire.topics import validate_topic
 
 if TYPE_CHECKING:
     from eventwire.catalog import Catalog
@@ -518,8 +519,11 @@ class Gateway:
         self, event: NewEvent | dict[str, Any], now: Any, index: int | None
     ) -> tuple[NewEvent, bytes]:
         try:
-            decoded = event if isinstance(event, NewEvent) else decode_new_event(event)
-            return self._encode(decoded, now)
+            if isinstance(event, NewEvent):
+                # Valid as built; model_copy(update=...) and model_construct skip validators.
+                validate_topic(event.topic)
+                return self._encode(event, now)
+            return self._encode(decode_new_event(event), now)
         except ProtocolError as exc:
             if index is None:
                 raise

@@ -11,15 +11,18 @@ Routes, and the key each needs once API keys are configured::
     GET  /healthz             liveness: the process serves
     GET  /readyz              readiness: started, not stopping, broker link up
     GET  /metrics             Prometheus exposition
-    GET  /inspector, /demo    pages for operators and for the demo
+    GET  /inspector           the operators' page: live counts, a live tail, a test publish
+    GET  /demo                the demo's gift list page (only with ``demo`` on, as its API)
     GET  /v1/catalog          the event catalog as JSON          (open; 404 without a catalog)
     GET  /asyncapi.json       the catalog as AsyncAPI 3.0        (open; 404 without a catalog)
     GET  /catalog             the catalog as a readable page     (open; 404 without a catalog)
     GET  /static/{file}       the gateway's static files (pages, the browser client)
+    GET  /favicon.ico         the gateway's icon
     GET  /                    what this gateway is and where its endpoints are
 
 Keys arrive as ``Authorization: Bearer <key>``: 401 UNAUTHORIZED without a
-known key, 403 FORBIDDEN for a key without the right.
+known key, 403 FORBIDDEN for a key without the right. Every answer carries
+the security headers of ``server/pages.py``.
 """
 
 from __future__ import annotations
@@ -27,8 +30,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote
 
@@ -47,6 +49,14 @@ from eventwire.errors import ProtocolError, ValidationFailed, broker_unavailable
 from eventwire.protocol.frames import batch_error
 from eventwire.server.hub import EVERYONE, visible_to
 from eventwire.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from eventwire.server.pages import (
+    CONTENT_TYPES,
+    Headers,
+    page_of,
+    secured,
+    static_file,
+    style_policy,
+)
 from eventwire.topics import validate_topic
 
 if TYPE_CHECKING:
@@ -72,6 +82,10 @@ class HttpRequest:
     body: bytes = b""
     query: str = ""
     """The raw query string, without ``?``."""
+    root_path: str = ""
+    """Where the gateway is mounted (ASGI's ``root_path``, such as ``/realtime``), or ``""``."""
+    server: str | None = None
+    """``scheme://host:port`` the request came in on, if the transport knows; else the settings'."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +93,8 @@ class HttpResponse:
     status: int
     body: bytes
     content_type: str = JSON
+    headers: Headers = ()
+    """More headers, names in lower case; both transports send them."""
 
     @classmethod
     def json(cls, value: Any, status: int = 200) -> HttpResponse:
@@ -114,6 +130,10 @@ class HttpApi:
             self._demo = DemoApp(gateway)
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
+        response = await self._answer(request)
+        return replace(response, headers=secured(response.headers))
+
+    async def _answer(self, request: HttpRequest) -> HttpResponse:
         try:
             return await self._route(request)
         except (ProtocolError, AuthError) as exc:
@@ -161,22 +181,23 @@ class HttpApi:
             return HttpResponse(200, self._gateway.metrics.render(), METRICS_CONTENT_TYPE)
         if path in _CATALOG_ROUTES:
             _allow(method, "GET")
-            return self._catalog(path)
+            return self._catalog(path, request)
         if self._demo is not None and self._demo.handles(path):
             return await self._demo.handle(request)
         if path == "/v1/stats":
             _allow(method, "GET")
             self._admin(request)
             return HttpResponse.json(self._stats())
-        if path in _PAGES:
+        page = page_of(path, demo=self._demo is not None)
+        if page is not None:
             _allow(method, "GET")
-            return _static(_PAGES[path])
+            return HttpResponse(200, *static_file(page))
         if path.startswith("/static/"):
             _allow(method, "GET")
-            return _static(path.removeprefix("/static/"))
+            return HttpResponse(200, *static_file(path.removeprefix("/static/")))
         if path == "/":
             _allow(method, "GET")
-            return HttpResponse.json(self._index())
+            return HttpResponse.json(self._index(request))
         raise ProtocolError(
             ErrorCode.NOT_FOUND, f"no route for {path[:200]!r}", {"path": path[:200]}
         )
@@ -286,23 +307,32 @@ class HttpApi:
             "deliveries": int(sample("eventwire_deliveries_total") or 0),
         }
 
-    def _index(self) -> dict[str, Any]:
-        base = self._gateway.url
+    def _base_url(self, request: HttpRequest) -> str:
+        """This gateway's URL as ``request`` reached it: its server, then its mount prefix."""
+        return (request.server or self._gateway.url) + request.root_path
+
+    def _ws_url(self, request: HttpRequest) -> str:
+        return "ws" + self._base_url(request).removeprefix("http") + self._gateway.ws_path
+
+    def _index(self, request: HttpRequest) -> dict[str, Any]:
+        base = self._base_url(request)
         index = {
             "name": "eventwire",
             "version": __version__,
-            "websocket": self._gateway.ws_url,
+            "websocket": self._ws_url(request),
             "publish": f"{base}/v1/publish",
             "metrics": f"{base}/metrics",
+            "inspector": f"{base}/inspector",
         }
+        if self._demo is not None:
+            index["demo"] = f"{base}/demo"
         if self._gateway.catalog is not None:
             index |= {"catalog": f"{base}/v1/catalog", "asyncapi": f"{base}/asyncapi.json"}
         return index
 
-    def _catalog(self, path: str) -> HttpResponse:
+    def _catalog(self, path: str, request: HttpRequest) -> HttpResponse:
         """The loaded catalog as JSON, AsyncAPI (with this gateway's WebSocket URL) or HTML."""
-        gateway = self._gateway
-        service = gateway.catalog_service
+        service = self._gateway.catalog_service
         if service is None or service.catalog is None:
             raise ProtocolError(
                 ErrorCode.NOT_FOUND, "no event catalog is loaded on this gateway", {"path": path}
@@ -310,33 +340,14 @@ class HttpApi:
         if path == "/v1/catalog":
             return HttpResponse(200, service.json_document())
         if path == "/asyncapi.json":
-            return HttpResponse(200, service.asyncapi_document(gateway.ws_url))
-        return HttpResponse(200, service.html_page(), _CONTENT_TYPES[".html"])
+            return HttpResponse(200, service.asyncapi_document(self._ws_url(request)))
+        from eventwire.catalog.export.html import STYLE_SOURCE
+
+        page = service.html_page()
+        return HttpResponse(200, page, CONTENT_TYPES[".html"], style_policy(STYLE_SOURCE))
 
 
-_STATIC = Path(__file__).parent / "static"
-_PAGES = {"/inspector": "inspector.html", "/demo": "demo.html"}
 _CATALOG_ROUTES = frozenset({"/v1/catalog", "/asyncapi.json", "/catalog"})
-_CONTENT_TYPES = {
-    ".html": "text/html; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-    ".json": "application/json",
-    ".svg": "image/svg+xml",
-    ".png": "image/png",
-}
-
-
-def _static(name: str) -> HttpResponse:
-    """A committed file from ``server/static``; nothing outside it, nothing hidden."""
-    parts = name.split("/")
-    if not name or any(p in ("", ".", "..") or p.startswith(".") for p in parts):
-        raise ProtocolError(ErrorCode.NOT_FOUND, "no such static file")
-    path = _STATIC.joinpath(*parts)
-    content_type = _CONTENT_TYPES.get(path.suffix)
-    if content_type is None or not path.is_file():
-        raise ProtocolError(ErrorCode.NOT_FOUND, "no such static file", {"path": name[:200]})
-    return HttpResponse(200, path.read_bytes(), content_type)
 
 
 _MAX_HISTORY_PAGE = 1000

@@ -162,6 +162,7 @@ class HttpProtocol(asyncio.Protocol):
             ("content-type", response.content_type),
             ("content-length", str(len(response.body))),
             ("server", "eventwire"),
+            *response.headers,
         ]
         if close:
             headers.append(("connection", "close"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from html import escape
 from typing import Any
@@ -11,7 +13,7 @@ from eventwire.catalog.export.common import example_event
 from eventwire.catalog.model import Catalog
 from eventwire.catalog.resource import Resource
 
-__all__ = ["html_page"]
+__all__ = ["STYLE_SOURCE", "html_page"]
 
 _STYLE = """
 body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
@@ -22,6 +24,8 @@ table{border-collapse:collapse}td,th{padding:.2rem .8rem .2rem 0;text-align:left
 .tag{font-size:12px;border:1px solid #999;border-radius:3px;padding:0 .3rem;margin-left:.4rem}
 details{margin:.3rem 0}summary{cursor:pointer}
 """
+STYLE_SOURCE = f"'sha256-{base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()}'"
+"""The page's one inline style as a Content-Security-Policy source: served, it needs no other."""
 
 
 def _json(value: Any) -> str:
@@ -72,8 +76,11 @@ def _event(resource: Resource, spec: EventSpec) -> str:
     return "\n".join(parts)
 
 
-def html_page(catalog: Catalog) -> str:
-    """The catalog as one HTML page: resources, their facts, events, schemas and examples."""
+def html_page(catalog: Catalog, *, icon: str | None = None) -> str:
+    """The catalog as one HTML page: resources, their facts, events, schemas and examples.
+
+    ``icon``: the URL of the page's icon (the gateway's, when it serves the page).
+    """
     sections = []
     for resource in catalog.resources.values():
         events = "\n".join(_event(resource, spec) for spec in resource.events.values())
@@ -87,6 +94,8 @@ def html_page(catalog: Catalog) -> str:
     )
     title, name = escape(catalog.title), escape(catalog.name)
     head = f"<title>{title}: event catalog</title><style>{_STYLE}</style>"
+    if icon is not None:
+        head += f'<link rel="icon" href="{escape(icon)}">'
     intro = (
         f"<h1>{title}</h1><p>Event catalog <code>{name}</code> {escape(catalog.version)}."
         f" {escape(catalog.description)}</p><p>{index}</p>"

@@ -1,11 +1,16 @@
 // The seed's gift list made real: the page changes gifts through the demo's
 // HTTP API and renders only what the gateway's events say, so every open tab
 // converges on the same list without polling.
-import { connect, liveCollection } from '/static/js/eventwire.js';
+//
+// Event data is text written by whoever may publish: it goes into the page
+// as text nodes and form values, never as markup (no innerHTML). URLs are
+// relative to the page, so the page works wherever the gateway is mounted.
+import { connect, liveCollection } from './js/eventwire.js';
 
 const TOPIC = 'gift-list:family';
-const API = '/demo/api/gifts';
-const wsUrl = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+const API = new URL('demo/api/gifts', location.href).pathname;
+const wsUrl = new URL('ws', location.href);
+wsUrl.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
 
 const $ = (id) => document.getElementById(id);
 const statusEl = $('status');
@@ -53,6 +58,7 @@ function button(label, testid, className, onClick) {
 }
 
 function row(gift) {
+  const path = `/${encodeURIComponent(gift.id)}`; // an id is data: it names a gift, not a route
   const tr = document.createElement('tr');
   tr.dataset.testid = 'gift';
   tr.dataset.id = gift.id;
@@ -71,19 +77,20 @@ function row(gift) {
   const actions = document.createElement('td');
   actions.className = 'row';
   actions.append(
-    button('Rename', 'rename', 'plain', () => act(api('PATCH', `/${gift.id}`, { name: input.value }))),
+    button('Rename', 'rename', 'plain', () => act(api('PATCH', path, { name: input.value }))),
     button('Mark purchased', 'purchase', 'plain', () =>
-      act(api('POST', `/${gift.id}/purchase`, { purchased_by: 'you' })),
+      act(api('POST', `${path}/purchase`, { purchased_by: 'you' })),
     ),
-    button('Delete', 'delete', 'danger', () => act(api('DELETE', `/${gift.id}`))),
+    button('Delete', 'delete', 'danger', () => act(api('DELETE', path))),
   );
   actions.querySelector('[data-testid=purchase]').disabled = gift.status === 'purchased';
-  tr.append(name, cell(gift.price === undefined ? '' : `$${gift.price.toFixed(2)}`), status, actions);
+  tr.append(name, cell(typeof gift.price === 'number' ? `$${gift.price.toFixed(2)}` : ''), status, actions);
   return tr;
 }
 
 function render(items) {
-  const gifts = [...items.values()].sort((a, b) => a.created_at.localeCompare(b.created_at));
+  const created = (gift) => String(gift.created_at ?? '');
+  const gifts = [...items.values()].sort((a, b) => created(a).localeCompare(created(b)));
   $('gifts').replaceChildren(...gifts.map(row));
   $('empty').hidden = gifts.length > 0;
 }
@@ -94,15 +101,17 @@ function logEvent(event) {
   entry.dataset.testid = 'log-entry';
   const meta = document.createElement('div');
   meta.className = 'meta';
-  meta.innerHTML = `#${event.seq} <b class="ev-${event.event}"></b> ${event.data.entity_id}`;
-  meta.querySelector('b').textContent = event.event;
+  const kind = document.createElement('b');
+  kind.className = `ev-${event.event}`;
+  kind.textContent = event.event;
+  meta.append(`#${event.seq} `, kind, ` ${event.data.entity_id}`);
   const payload = document.createElement('pre');
   payload.textContent = JSON.stringify(event.data.payload);
   entry.append(meta, payload);
   $('log').prepend(entry);
 }
 
-const client = connect(wsUrl, {
+const client = connect(wsUrl.href, {
   onError: (error) => console.warn('gateway error', error),
   onReconnect: () => showStatus(),
 });

@@ -1,15 +1,20 @@
 // Operators' view of one node: live counts, a tail of every topic (or those a
 // pattern matches), each event pretty-printed, and a form to publish one.
-import { connect } from '/static/js/eventwire.js';
+//
+// Event data is text written by whoever may publish: it goes into the page
+// as text nodes only, never as markup. URLs are relative to the page, so the
+// page works wherever the gateway is mounted (such as /realtime/inspector).
+import { connect } from './js/eventwire.js';
 
 const $ = (id) => document.getElementById(id);
-const wsUrl = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+const wsUrl = new URL('ws', location.href);
+wsUrl.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
 const MAX_ENTRIES = 500;
 $('gateway').textContent = location.host;
 
 async function refreshStats() {
   try {
-    const response = await fetch('/v1/stats', { headers: authHeaders($('publish-form').key.value) });
+    const response = await fetch('v1/stats', { headers: authHeaders($('publish-form').key.value) });
     if (!response.ok) return;
     const stats = await response.json();
     for (const [name, value] of Object.entries(stats)) {
@@ -50,7 +55,7 @@ function watch(pattern, token) {
   if (stopWatching) stopWatching();
   if (client) client.close();
   $('tail-error').textContent = '';
-  client = connect(wsUrl, {
+  client = connect(wsUrl.href, {
     token: token || undefined,
     onError: (error) => {
       $('tail-error').textContent = `${error.code}: ${error.message}`;
@@ -96,7 +101,7 @@ $('publish-form').addEventListener('submit', async (submit) => {
     return;
   }
   const event = { topic: form.topic.value, event: form.event.value, data: { entity_id: form.entity_id.value, payload } };
-  const response = await fetch('/v1/publish', {
+  const response = await fetch('v1/publish', {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...authHeaders(form.key.value) },
     body: JSON.stringify(event),
