@@ -14,6 +14,7 @@ Key files are read by the verifier (``tokens.TokenVerifier``), once.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -143,6 +144,11 @@ class AuthSettings(BaseModel):
     # -- handshake and abuse limits (0 means no limit) ---------------------------------
     allowed_origins: list[str] = Field(default_factory=list)
     """``https://app.example.com`` or ``https://*.example.com``; empty accepts any origin."""
+    cors_origins: list[str] = Field(default_factory=list)
+    """Pages of these origins may call the HTTP API (CORS); ``*`` for any; empty: none."""
+    trusted_proxies: list[str] = Field(default_factory=list)
+    """Addresses or networks (``10.0.0.0/8``) of our proxies, whose ``Forwarded`` and
+    ``X-Forwarded-For`` name the client for per-IP limits; empty: the peer is the client."""
     max_connections_per_user: int = Field(20, ge=0)
     max_connections_per_tenant: int = Field(0, ge=0)
     max_connections_per_ip: int = Field(0, ge=0)
@@ -200,6 +206,24 @@ class AuthSettings(BaseModel):
             if not is_event_type(name):
                 raise ValueError(f"{name!r} is not an UPPER_SNAKE_CASE event type")
         return names
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_cors_origins(cls, origins: list[str]) -> list[str]:
+        listed = [origin for origin in origins if origin.strip() != "*"]
+        return cls._check_origins(listed) + ["*"] * (len(origins) > len(listed))
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, proxies: list[str]) -> list[str]:
+        for proxy in proxies:
+            try:
+                ipaddress.ip_network(proxy.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{proxy!r}: expected an address or a network, e.g. '10.0.0.5' or '10.0.0.0/8'"
+                ) from None
+        return [proxy.strip() for proxy in proxies]
 
     @field_validator("allowed_origins")
     @classmethod

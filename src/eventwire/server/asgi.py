@@ -20,6 +20,7 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -29,7 +30,7 @@ from eventwire.codes import CloseCode, ErrorCode
 from eventwire.errors import ProtocolError
 from eventwire.server.connection import ConnectionBase
 from eventwire.server.guard import HandshakeRefused, origin_of, token_from_query
-from eventwire.server.http_api import HttpRequest, HttpResponse
+from eventwire.server.http_api import HttpRequest
 
 if TYPE_CHECKING:
     from eventwire.server.gateway import Gateway
@@ -79,42 +80,34 @@ class AsgiApp:
                 return
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        limit = self._gateway.settings.max_http_body
-        body = bytearray()
-        response: HttpResponse | None = None
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            if len(body) > limit:
-                error = ProtocolError(
-                    ErrorCode.PAYLOAD_TOO_LARGE, f"request body over {limit} bytes"
-                )
-                response = HttpResponse.error(error)
-                break
-            if not message.get("more_body", False):
-                break
+        head = self._request(scope)
+        api = self._gateway.http_api
+        response = api.precheck(head)  # refused from its head: its body is never read
         if response is None:
-            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-            query = scope.get("query_string", b"").decode("latin-1")
-            path, root = self._local_path(scope), scope.get("root_path", "")
-            request = HttpRequest(
-                scope["method"], path, headers, bytes(body), query, root, _server_url(scope)
-            )
-            response = await self._gateway.http_api.handle(request)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": response.status,
-                "headers": [
-                    (b"content-type", response.content_type.encode()),
-                    (b"content-length", str(len(response.body)).encode()),
-                    *((k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": response.body})
+            try:
+                body = await _body(receive, self._gateway.settings.max_http_body)
+            except ProtocolError as too_large:
+                response = api.refuse(head, too_large)
+            except _Disconnected:
+                return
+            else:
+                response = await api.handle(replace(head, body=body))
+        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
+        if response.status != 204:  # RFC 9110 8.6: no Content-Length with a 204
+            headers += [
+                (b"content-type", response.content_type.encode()),
+                (b"content-length", str(len(response.body)).encode()),
+            ]
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        body_out = b"" if head.method == "HEAD" else response.body
+        await send({"type": "http.response.body", "body": body_out})
+
+    def _request(self, scope: Scope) -> HttpRequest:
+        """The request's head, as the HTTP API takes it (its body comes later)."""
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        query = scope.get("query_string", b"").decode("latin-1")
+        path, root = self._local_path(scope), scope.get("root_path", "")
+        return HttpRequest(scope["method"], path, headers, b"", query, root, _server_url(scope))
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         gateway = self._gateway
@@ -133,7 +126,9 @@ class AsgiApp:
         token = token_from_query(bytes(scope.get("query_string", b"")).decode("latin-1"))
         try:
             origin = origin_of(_header_values(scope, b"origin"))
-            ticket = gateway.admit(origin, _client_ip(scope), token)
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            ip = gateway.guard.client_addresses.client_of(_client_ip(scope), headers)
+            ticket = gateway.admit(origin, ip, token)
         except HandshakeRefused as refusal:
             await _refuse(scope, send, refusal)
             return
@@ -176,6 +171,24 @@ def _server_url(scope: Scope) -> str | None:
     host = str(server[0])
     shown = f"[{host}]" if ":" in host else host
     return f"{scope.get('scheme', 'http')}://{shown}:{server[1]}"
+
+
+class _Disconnected(Exception):
+    """The client went away before its request's body was whole."""
+
+
+async def _body(receive: Receive, limit: int) -> bytes:
+    """The request's body; ProtocolError PAYLOAD_TOO_LARGE past ``limit``."""
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
+        body += message.get("body", b"")
+        if len(body) > limit:
+            raise ProtocolError(ErrorCode.PAYLOAD_TOO_LARGE, f"request body over {limit} bytes")
+        if not message.get("more_body", False):
+            return bytes(body)
 
 
 def _client_ip(scope: Scope) -> str | None:

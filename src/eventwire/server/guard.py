@@ -28,6 +28,7 @@ from eventwire.auth.tokens import TokenVerifier
 from eventwire.codes import ErrorCode
 from eventwire.errors import EventwireError
 from eventwire.protocol.session import SessionAuth
+from eventwire.server.forwarded import ClientAddresses
 from eventwire.server.hub import EVERYONE, NO_TENANT, Audience
 
 __all__ = ["Guard", "HandshakeRefused", "audience_of", "origin_of", "token_from_query"]
@@ -70,6 +71,8 @@ class Guard:
         self.api_keys = ApiKeyStore.from_settings(settings)
         self.origins = OriginPolicy(settings.allowed_origins)
         self.conn_limits = ConnectionLimiter.from_settings(settings)
+        self.client_addresses = ClientAddresses(settings.trusted_proxies)
+        """Who a request came from, through the trusted proxies (for per-IP caps)."""
         self.usage = UsageLimiter.from_settings(settings)
         self.session_auth: SessionAuth | None = None
         if self.enabled:

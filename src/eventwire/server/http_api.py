@@ -27,9 +27,11 @@ the security headers of ``server/pages.py``.
 
 from __future__ import annotations
 
+import enum
 import logging
 import os
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote
@@ -47,6 +49,7 @@ from eventwire.codes import ErrorCode, http_status
 from eventwire.envelope import decode_new_event, field_errors, splice_seq
 from eventwire.errors import ProtocolError, ValidationFailed, broker_unavailable
 from eventwire.protocol.frames import batch_error
+from eventwire.server.cors import Cors
 from eventwire.server.hub import EVERYONE, visible_to
 from eventwire.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from eventwire.server.pages import (
@@ -104,7 +107,12 @@ class HttpResponse:
     def error(cls, error: ProtocolError | AuthError) -> HttpResponse:
         if isinstance(error, AuthError):
             return cls(error.http_status, orjson.dumps(error.to_payload()))
-        return cls(http_status(error.code), orjson.dumps(error.to_payload()))
+        headers: Headers = ()
+        if error.code is ErrorCode.METHOD_NOT_ALLOWED:
+            headers = (("allow", str(error.details.get("allowed", ""))),)
+        elif error.code is ErrorCode.UPGRADE_REQUIRED:
+            headers = (("upgrade", "websocket"),)
+        return cls(http_status(error.code), orjson.dumps(error.to_payload()), headers=headers)
 
 
 def trace_id_from_traceparent(header: str | None) -> str | None:
@@ -120,6 +128,35 @@ def trace_id_from_traceparent(header: str | None) -> str | None:
     return trace_id
 
 
+class Access(enum.Enum):
+    """What a route asks of a request's key, once API keys are configured."""
+
+    OPEN = "open"
+    KEY = "key"  # a known key; the handler checks its topics
+    ADMIN = "admin"
+
+
+Handler = Callable[[HttpRequest, "ApiPrincipal | None", str], Awaitable[HttpResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where a path leads: its methods, the key it needs, and ``argument`` (a topic, a file)."""
+
+    methods: tuple[str, ...]
+    access: Access
+    handler: Handler
+    argument: str = ""
+
+    @property
+    def allow(self) -> str:
+        """The ``Allow`` header: GET routes answer HEAD too."""
+        return ", ".join(m for method in self.methods for m in _WITH_HEAD.get(method, (method,)))
+
+
+_WITH_HEAD = {"GET": ("GET", "HEAD")}
+
+
 class HttpApi:
     def __init__(self, gateway: Gateway) -> None:
         self._gateway = gateway
@@ -128,93 +165,144 @@ class HttpApi:
             from eventwire.server.demo_app import DemoApp
 
             self._demo = DemoApp(gateway)
+        self._cors = Cors(gateway.settings.cors_origins)
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
-        response = await self._answer(request)
-        return replace(response, headers=secured(response.headers))
-
-    async def _answer(self, request: HttpRequest) -> HttpResponse:
+        """Answer ``request``; never raises. HEAD as GET (the transport drops the body)."""
         try:
-            return await self._route(request)
-        except (ProtocolError, AuthError) as exc:
-            self._gateway.metrics.errors.labels(exc.code.value).inc()
-            return HttpResponse.error(exc)
-        except BrokerUnavailable as exc:
-            self._gateway.metrics.errors.labels(ErrorCode.BROKER_UNAVAILABLE.value).inc()
-            return HttpResponse.error(broker_unavailable(exc))
-        except Exception:
-            log.exception("HTTP %s %s failed", request.method, request.path)
-            self._gateway.metrics.errors.labels(ErrorCode.INTERNAL_ERROR.value).inc()
-            return HttpResponse.error(ProtocolError(ErrorCode.INTERNAL_ERROR, "internal error"))
+            if self._cors.is_preflight(request.method, request.headers):
+                response = self._preflight(request)
+            else:
+                route, principal = self._admit(request)
+                response = await route.handler(request, principal, route.argument)
+        except Exception as exc:
+            response = self._failure(request, exc)
+        return self._finish(request, response)
 
-    async def _route(self, request: HttpRequest) -> HttpResponse:
-        path, method = request.path, request.method
-        if path == "/v1/publish":
-            _allow(method, "POST")
-            return await self._publish(request, self._principal(request))
-        if path.startswith("/v1/topics/") and path.endswith("/presence"):
-            _allow(method, "GET")
-            topic = unquote(path.removeprefix("/v1/topics/").removesuffix("/presence"))
-            return await self._presence(topic, self._principal(request))
-        if path.startswith("/v1/topics/") and path.endswith("/history"):
-            _allow(method, "GET")
-            topic = unquote(path.removeprefix("/v1/topics/").removesuffix("/history"))
-            return await self._history(topic, request.query, self._principal(request))
+    def precheck(self, request: HttpRequest) -> HttpResponse | None:
+        """The answer to ``request`` before its body is read, when it needs none.
+
+        Unknown paths (404), wrong methods (405), the WebSocket path without an
+        upgrade (426), missing or unknown keys (401, 403 where the admin key is
+        needed) and CORS preflights are answered from the request's head alone,
+        so a transport need not read, nor buffer, a body it will refuse.
+        """
+        try:
+            if not self._cors.is_preflight(request.method, request.headers):
+                self._admit(request)
+                return None
+            response = self._preflight(request)
+        except Exception as exc:
+            response = self._failure(request, exc)
+        return self._finish(request, response)
+
+    def refuse(self, request: HttpRequest, error: ProtocolError) -> HttpResponse:
+        """The answer to a request a transport refuses itself (too large, malformed), counted."""
+        return self._finish(request, self._failure(request, error))
+
+    def _admit(self, request: HttpRequest) -> tuple[Route, ApiPrincipal | None]:
+        """The request's route and who its key is; raises what refuses it (404, 405, 401, 403)."""
+        route = self._resolve(request.path)
+        method = "GET" if request.method == "HEAD" else request.method
+        if method not in route.methods:
+            raise ProtocolError(
+                ErrorCode.METHOD_NOT_ALLOWED,
+                f"use {route.allow}, not {request.method[:20]}",
+                {"allowed": route.allow},
+            )
+        return route, self._principal(request, route.access)
+
+    def _preflight(self, request: HttpRequest) -> HttpResponse:
+        route = self._resolve(request.path)
+        return HttpResponse(204, b"", headers=self._cors.preflight(_origin(request), route.allow))
+
+    def _finish(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        headers = (*response.headers, *self._cors.headers_for(_origin(request)))
+        return replace(response, headers=secured(headers))
+
+    def _failure(self, request: HttpRequest, exc: Exception) -> HttpResponse:
+        metrics = self._gateway.metrics
+        if isinstance(exc, ProtocolError | AuthError):
+            metrics.errors.labels(exc.code.value).inc()
+            return HttpResponse.error(exc)
+        if isinstance(exc, BrokerUnavailable):
+            metrics.errors.labels(ErrorCode.BROKER_UNAVAILABLE.value).inc()
+            return HttpResponse.error(broker_unavailable(exc))
+        log.error("HTTP %s %s failed", request.method[:20], request.path[:200], exc_info=exc)
+        metrics.errors.labels(ErrorCode.INTERNAL_ERROR.value).inc()
+        return HttpResponse.error(ProtocolError(ErrorCode.INTERNAL_ERROR, "internal error"))
+
+    def _resolve(self, path: str) -> Route:
+        """The route of ``path``; ProtocolError NOT_FOUND when there is none."""
+        route = _EXACT.get(path)
+        if route is not None:
+            methods, access, name = route
+            return Route(methods, access, getattr(self, name))
         if path.startswith("/v1/topics/"):
-            _allow(method, "GET")
-            topic = unquote(path.removeprefix("/v1/topics/"))
-            return await self._topic(topic, self._principal(request))
-        if path == "/v1/revoke":
-            _allow(method, "POST")
-            self._admin(request)
-            return await self._revoke(request)
-        if path == "/healthz":
-            _allow(method, "GET")
-            return HttpResponse.json({"status": "ok"})
-        if path == "/readyz":
-            _allow(method, "GET")
-            if not self._gateway.ready:
-                raise ProtocolError(ErrorCode.NOT_READY, "not ready to serve events")
-            return HttpResponse.json({"status": "ready"})
-        if path == "/metrics":
-            _allow(method, "GET")
-            return HttpResponse(200, self._gateway.metrics.render(), METRICS_CONTENT_TYPE)
-        if path in _CATALOG_ROUTES:
-            _allow(method, "GET")
-            return self._catalog(path, request)
+            topic, kind = _topic_path(path.removeprefix("/v1/topics/"))
+            return Route(("GET",), Access.KEY, getattr(self, kind), unquote(topic))
+        if path == self._gateway.ws_path:
+            return Route(("GET",), Access.OPEN, self._upgrade_required)
         if self._demo is not None and self._demo.handles(path):
-            return await self._demo.handle(request)
-        if path == "/v1/stats":
-            _allow(method, "GET")
-            self._admin(request)
-            return HttpResponse.json(self._stats())
+            return Route(_DEMO_METHODS, Access.OPEN, self._demo_route)
         page = page_of(path, demo=self._demo is not None)
         if page is not None:
-            _allow(method, "GET")
-            return HttpResponse(200, *static_file(page))
+            return Route(("GET",), Access.OPEN, self._static, page)
         if path.startswith("/static/"):
-            _allow(method, "GET")
-            return HttpResponse(200, *static_file(path.removeprefix("/static/")))
-        if path == "/":
-            _allow(method, "GET")
-            return HttpResponse.json(self._index(request))
+            return Route(("GET",), Access.OPEN, self._static, path.removeprefix("/static/"))
         raise ProtocolError(
             ErrorCode.NOT_FOUND, f"no route for {path[:200]!r}", {"path": path[:200]}
         )
 
-    def _principal(self, request: HttpRequest) -> ApiPrincipal | None:
-        """Who the request's bearer key is; None when the API is open (insecure, no keys)."""
+    def _principal(self, request: HttpRequest, access: Access) -> ApiPrincipal | None:
+        """Who the request's bearer key is (None for open routes, or an open API).
+
+        Raises AuthError: 401 without a known key, 403 for a key that is not the admin's.
+        """
         keys = self._gateway.guard.api_keys
-        if keys.open:
+        if access is Access.OPEN or keys.open:
             return None
-        return keys.authenticate(request.headers.get("authorization"))
+        header = request.headers.get("authorization")
+        if access is Access.ADMIN:
+            keys.authenticate_admin(header)
+            return None
+        return keys.authenticate(header)
 
-    def _admin(self, request: HttpRequest) -> None:
-        keys = self._gateway.guard.api_keys
-        if not keys.open:
-            keys.authenticate_admin(request.headers.get("authorization"))
+    # -- handlers: (request, principal, argument) -> response ----------------------------
 
-    async def _publish(self, request: HttpRequest, principal: ApiPrincipal | None) -> HttpResponse:
+    async def _healthz(self, request: HttpRequest, _: ApiPrincipal | None, __: str) -> HttpResponse:
+        return HttpResponse.json({"status": "ok"})
+
+    async def _readyz(self, request: HttpRequest, _: ApiPrincipal | None, __: str) -> HttpResponse:
+        if not self._gateway.ready:
+            raise ProtocolError(ErrorCode.NOT_READY, "not ready to serve events")
+        return HttpResponse.json({"status": "ready"})
+
+    async def _metrics(self, request: HttpRequest, _: ApiPrincipal | None, __: str) -> HttpResponse:
+        return HttpResponse(200, self._gateway.metrics.render(), METRICS_CONTENT_TYPE)
+
+    async def _static(
+        self, request: HttpRequest, _: ApiPrincipal | None, name: str
+    ) -> HttpResponse:
+        return HttpResponse(200, *static_file(name))
+
+    async def _demo_route(
+        self, request: HttpRequest, _: ApiPrincipal | None, __: str
+    ) -> HttpResponse:
+        assert self._demo is not None
+        return await self._demo.handle(request)
+
+    async def _upgrade_required(
+        self, request: HttpRequest, _: ApiPrincipal | None, __: str
+    ) -> HttpResponse:
+        raise ProtocolError(
+            ErrorCode.UPGRADE_REQUIRED,
+            "this is the WebSocket endpoint: connect with a WebSocket client",
+        )
+
+    async def _publish(
+        self, request: HttpRequest, principal: ApiPrincipal | None, _: str
+    ) -> HttpResponse:
         body = _json_body(request)
         trace_id = trace_id_from_traceparent(request.headers.get("traceparent"))
         gateway = self._gateway
@@ -234,7 +322,9 @@ class HttpApi:
         event = _scoped(principal, _decode_at(body, None, trace_id), None)
         return HttpResponse.json((await gateway.publish(event)).to_wire())
 
-    async def _topic(self, topic: str, principal: ApiPrincipal | None) -> HttpResponse:
+    async def _topic(
+        self, request: HttpRequest, principal: ApiPrincipal | None, topic: str
+    ) -> HttpResponse:
         validate_topic(topic)
         if principal is not None and not principal.can_read(topic):
             raise forbidden(topic)
@@ -249,12 +339,12 @@ class HttpApi:
         )
 
     async def _history(
-        self, topic: str, query: str, principal: ApiPrincipal | None
+        self, request: HttpRequest, principal: ApiPrincipal | None, topic: str
     ) -> HttpResponse:
         validate_topic(topic)
         if principal is not None and not principal.can_read(topic):
             raise forbidden(topic)
-        params = parse_qs(query)
+        params = parse_qs(request.query)
         since = _int_param(params, "since", default=0, low=0, high=2**63)
         limit = _int_param(params, "limit", default=100, low=1, high=_MAX_HISTORY_PAGE)
         try:
@@ -278,7 +368,9 @@ class HttpApi:
             }
         )
 
-    async def _presence(self, topic: str, principal: ApiPrincipal | None) -> HttpResponse:
+    async def _presence(
+        self, request: HttpRequest, principal: ApiPrincipal | None, topic: str
+    ) -> HttpResponse:
         validate_topic(topic)
         if principal is not None and not principal.can_read(topic):
             raise forbidden(topic)
@@ -286,7 +378,7 @@ class HttpApi:
         audience = principal.tenant_id if principal is not None else EVERYONE
         return HttpResponse.json(await self._gateway.presence.state_of(topic, audience))
 
-    async def _revoke(self, request: HttpRequest) -> HttpResponse:
+    async def _revoke(self, request: HttpRequest, _: ApiPrincipal | None, __: str) -> HttpResponse:
         body = _json_body(request)
         try:
             revocation = RevokeRequest.model_validate(body)
@@ -294,7 +386,10 @@ class HttpApi:
             raise ValidationFailed(field_errors(exc)) from None
         return HttpResponse.json((await self._gateway.revoke_everywhere(revocation)).to_wire())
 
-    def _stats(self) -> dict[str, Any]:
+    async def _stats(self, request: HttpRequest, _: ApiPrincipal | None, __: str) -> HttpResponse:
+        return HttpResponse.json(self._stats_now())
+
+    def _stats_now(self) -> dict[str, Any]:
         gateway = self._gateway
         sample = gateway.metrics.registry.get_sample_value
         return {
@@ -314,7 +409,10 @@ class HttpApi:
     def _ws_url(self, request: HttpRequest) -> str:
         return "ws" + self._base_url(request).removeprefix("http") + self._gateway.ws_path
 
-    def _index(self, request: HttpRequest) -> dict[str, Any]:
+    async def _index(self, request: HttpRequest, _: ApiPrincipal | None, __: str) -> HttpResponse:
+        return HttpResponse.json(self._endpoints(request))
+
+    def _endpoints(self, request: HttpRequest) -> dict[str, Any]:
         base = self._base_url(request)
         index = {
             "name": "eventwire",
@@ -330,9 +428,9 @@ class HttpApi:
             index |= {"catalog": f"{base}/v1/catalog", "asyncapi": f"{base}/asyncapi.json"}
         return index
 
-    def _catalog(self, path: str, request: HttpRequest) -> HttpResponse:
+    async def _catalog(self, request: HttpRequest, _: ApiPrincipal | None, __: str) -> HttpResponse:
         """The loaded catalog as JSON, AsyncAPI (with this gateway's WebSocket URL) or HTML."""
-        service = self._gateway.catalog_service
+        path, service = request.path, self._gateway.catalog_service
         if service is None or service.catalog is None:
             raise ProtocolError(
                 ErrorCode.NOT_FOUND, "no event catalog is loaded on this gateway", {"path": path}
@@ -347,7 +445,32 @@ class HttpApi:
         return HttpResponse(200, page, CONTENT_TYPES[".html"], style_policy(STYLE_SOURCE))
 
 
-_CATALOG_ROUTES = frozenset({"/v1/catalog", "/asyncapi.json", "/catalog"})
+_EXACT: dict[str, tuple[tuple[str, ...], Access, str]] = {
+    "/v1/publish": (("POST",), Access.KEY, "_publish"),
+    "/v1/revoke": (("POST",), Access.ADMIN, "_revoke"),
+    "/v1/stats": (("GET",), Access.ADMIN, "_stats"),
+    "/healthz": (("GET",), Access.OPEN, "_healthz"),
+    "/readyz": (("GET",), Access.OPEN, "_readyz"),
+    "/metrics": (("GET",), Access.OPEN, "_metrics"),
+    "/v1/catalog": (("GET",), Access.OPEN, "_catalog"),
+    "/asyncapi.json": (("GET",), Access.OPEN, "_catalog"),
+    "/catalog": (("GET",), Access.OPEN, "_catalog"),
+    "/": (("GET",), Access.OPEN, "_index"),
+}
+"""Paths served as they are: methods, key, and the name of the handler."""
+_DEMO_METHODS = ("GET", "POST", "PATCH", "DELETE")
+
+
+def _topic_path(rest: str) -> tuple[str, str]:
+    """``{topic}``, ``{topic}/history`` or ``{topic}/presence``: the topic and its handler."""
+    for suffix, handler in (("/history", "_history"), ("/presence", "_presence")):
+        if rest.endswith(suffix):
+            return rest.removesuffix(suffix), handler
+    return rest, "_topic"
+
+
+def _origin(request: HttpRequest) -> str | None:
+    return request.headers.get("origin")
 
 
 _MAX_HISTORY_PAGE = 1000
@@ -366,13 +489,6 @@ def _int_param(
     if not low <= value <= high:
         raise ValidationFailed([(name, f"expected an integer from {low} to {high}")])
     return value
-
-
-def _allow(method: str, allowed: str) -> None:
-    if method != allowed:
-        raise ProtocolError(
-            ErrorCode.METHOD_NOT_ALLOWED, f"use {allowed}, not {method}", {"allowed": allowed}
-        )
 
 
 def _json_body(request: HttpRequest) -> Any:

@@ -1,20 +1,38 @@
 """The native listener's per-socket protocol: HTTP/1.1 with h11 until a WebSocket upgrade.
 
-A plain request goes to the HTTP API. A WebSocket upgrade on the gateway's
-path is handed, raw bytes and all, to websockets' Sans-I/O handshake; on 101
-the transport is given to a WebSocketConnection and this object is dropped,
-so an open WebSocket carries no HTTP state.
+A plain request goes to the HTTP API; a WebSocket upgrade on the gateway's
+path is checked (Origin, caps) and accepted with websockets' Sans-I/O
+server from the request h11 parsed, and the transport is handed to a
+WebSocketConnection: an open WebSocket carries no HTTP state.
+
+What a peer sends is bounded before it costs anything:
+
+- the request head: 16 KiB in all (431), its request line 8 KiB (414),
+  one header line 8 KiB (431), the whole request within ``http_timeout``;
+- the body: a request the API refuses from its head (unknown path, method,
+  key) is answered without reading its body, and so is one that announces
+  more than ``max_http_body`` (413); such answers close the connection. An
+  ``Expect: 100-continue`` is answered 100 only once the head was accepted.
+- pipelined requests are read one at a time: reading pauses while a
+  response is being made, then the next request is taken from the buffer.
+
+HEAD is answered like GET without its body; a request's failure is logged
+once, with the connection's id, and ends that connection.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING, cast
 
 import h11
+from websockets.datastructures import Headers as WsHeaders
 from websockets.http11 import Request as WsRequest
+from websockets.protocol import State
 
 from eventwire.auth.limits import Ticket
 from eventwire.codes import ErrorCode
@@ -30,14 +48,13 @@ __all__ = ["HttpProtocol"]
 
 log = logging.getLogger("eventwire.http")
 
-_MAX_HEAD = 16 * 1024
-
-
-def _is_upgrade(request: h11.Request) -> bool:
-    for name, value in request.headers:
-        if name == b"upgrade" and value.lower() == b"websocket":
-            return True
-    return False
+MAX_HEAD = 16 * 1024
+"""Bytes of a request's head (request line and headers)."""
+MAX_LINE = 8 * 1024
+"""Bytes of the request line, and of one header line."""
+_PER_TURN = 8
+"""Pipelined requests answered in one loop turn, before the others get theirs."""
+_ids = itertools.count(1)
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -45,33 +62,45 @@ class HttpProtocol(asyncio.Protocol):
 
     def __init__(self, gateway: Gateway) -> None:
         self._gateway = gateway
-        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_HEAD)
+        self._id = next(_ids)
+        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
         self._transport: asyncio.Transport | None = None
-        self._head: bytearray | None = bytearray()  # this request's raw bytes, for a handshake
-        self._request: h11.Request | None = None
+        self._peer: str | None = None
+        self._request: HttpRequest | None = None
         self._body = bytearray()
         self._busy = False
         self._task: asyncio.Task[None] | None = None
         self._deadline: asyncio.TimerHandle | None = None
+        self._later: asyncio.Handle | None = None  # pipelined requests left for the next turn
+        self._answered = 0  # requests answered in this turn
+        self._refusal: HttpResponse | None = None  # this request's answer, from its head
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+        peer = transport.get_extra_info("peername")
+        self._peer = str(peer[0]) if isinstance(peer, tuple) and peer else None
         self._gateway.http_connections.add(self)
         self._arm_deadline()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._gateway.http_connections.discard(self)
         self._disarm_deadline()
+        self._transport = None
         if self._task is not None:
             self._task.cancel()
+        if self._later is not None:
+            self._later.cancel()
 
     def close_if_idle(self) -> None:
         """Shutdown: end a kept-alive connection now, or a busy one after its response."""
         if self._transport is not None and not self._busy:
             self._transport.close()
 
+    # -- the request deadline --------------------------------------------------------
+
     def _arm_deadline(self) -> None:
         """A whole request must arrive within ``http_timeout``: idle or trickling peers go."""
+        self._disarm_deadline()
         loop = asyncio.get_running_loop()
         self._deadline = loop.call_later(self._gateway.settings.http_timeout, self._expire)
 
@@ -84,9 +113,9 @@ class HttpProtocol(asyncio.Protocol):
         if self._transport is not None and not self._busy:
             self._transport.close()
 
+    # -- reading ---------------------------------------------------------------------
+
     def data_received(self, data: bytes) -> None:
-        if self._head is not None:
-            self._head += data
         self._h11.receive_data(data)
         self._advance()
 
@@ -96,153 +125,251 @@ class HttpProtocol(asyncio.Protocol):
         return None
 
     def _advance(self) -> None:
-        limit = self._gateway.settings.max_http_body
-        while not self._busy and self._transport is not None:
+        """Act on the events h11 has, until it needs more bytes or a response is being made.
+
+        At most ``_PER_TURN`` requests are answered at once; pipelined ones
+        past that wait for the next loop turn, with reading paused.
+        """
+        self._answered = 0
+        while not self._busy and self._transport is not None and not self._transport.is_closing():
+            if self._answered >= _PER_TURN:
+                self._transport.pause_reading()
+                self._later = asyncio.get_running_loop().call_soon(self._resume)
+                return
             try:
                 event = self._h11.next_event()
             except h11.RemoteProtocolError as exc:
-                self._fail(exc.error_status_hint, str(exc))
+                self._refuse_head(exc)
                 return
             if event is h11.NEED_DATA or event is h11.PAUSED:
                 return
             if isinstance(event, h11.Request):
-                if _is_upgrade(event):
-                    self._upgrade(event)
-                    return
-                self._head = None
-                self._request = event
-                self._body.clear()
-                length = h11_content_length(event)
-                if length is not None and length > limit:
-                    self._reject_body(limit)
-                    return
+                self._begin(event)
             elif isinstance(event, h11.Data):
                 self._body += event.data
-                if len(self._body) > limit:
-                    self._reject_body(limit)
-                    return
+                if len(self._body) > self._gateway.settings.max_http_body:
+                    self._too_large()
             elif isinstance(event, h11.EndOfMessage):
-                self._disarm_deadline()
-                self._busy = True
-                self._transport.pause_reading()
-                self._task = asyncio.get_running_loop().create_task(self._respond())
+                if self._refusal is not None:
+                    self._respond_now(self._refusal)
+                else:
+                    self._respond_soon()
             elif isinstance(event, h11.ConnectionClosed):
                 self._transport.close()
                 return
 
-    async def _respond(self) -> None:
-        request = self._request
-        assert request is not None
-        path, _, query = request.target.decode("latin-1").partition("?")
-        headers = {
-            name.decode("latin-1"): value.decode("latin-1") for name, value in request.headers
-        }
-        method = request.method.decode("ascii")
-        api_request = HttpRequest(method, path, headers, bytes(self._body), query)
-        response = await self._gateway.http_api.handle(api_request)
-        self._send(response)
-        if self._transport is None or self._transport.is_closing():
-            return
-        if self._h11.our_state is h11.MUST_CLOSE or self._gateway.stopping:
-            self._transport.close()
-            return
-        self._h11.start_next_cycle()
-        # The next request may be a WebSocket handshake on this kept-alive
-        # connection (Node's fetch and WebSocket share a pool): keep its bytes.
-        self._head = bytearray(self._h11.trailing_data[0])
-        self._arm_deadline()
-        self._busy = False
-        self._task = None
-        self._transport.resume_reading()
-        self._advance()
+    def _resume(self) -> None:
+        self._later = None
+        if self._transport is not None:
+            self._transport.resume_reading()
+            self._advance()
 
-    def _send(self, response: HttpResponse, close: bool = False) -> None:
-        assert self._transport is not None
-        headers = [
-            ("content-type", response.content_type),
-            ("content-length", str(len(response.body))),
-            ("server", "eventwire"),
-            *response.headers,
-        ]
-        if close:
-            headers.append(("connection", "close"))
-        out = self._h11.send(h11.Response(status_code=response.status, headers=headers))
-        out += self._h11.send(h11.Data(data=response.body)) or b""
-        out += self._h11.send(h11.EndOfMessage()) or b""
-        self._transport.write(out)
+    def _begin(self, event: h11.Request) -> None:
+        """A request's head arrived: refuse it, upgrade it, or get ready for its body."""
+        self._request = request = _http_request(event)
+        self._body = bytearray()
+        status = _head_status(event)
+        if status is not None:
+            self._refuse(status, ProtocolError(ErrorCode.BAD_REQUEST, _HEAD_ERRORS[status]))
+            return
+        if request.headers.get("upgrade", "").lower() == "websocket":
+            self._upgrade(event, request)
+            return
+        refusal = self._gateway.http_api.precheck(request)
+        if refusal is not None:
+            if _has_body(event):
+                self._answer_and_close(refusal)  # its body is never read
+            else:
+                self._refusal = refusal  # answered at its end, right behind
+            return
+        length = _content_length(event)
+        if length is not None and length > self._gateway.settings.max_http_body:
+            self._too_large()
+        elif self._h11.they_are_waiting_for_100_continue:
+            self._write(self._h11.send(h11.InformationalResponse(status_code=100, headers=[])))
 
-    def _reject_body(self, limit: int) -> None:
+    def _refuse_head(self, exc: h11.RemoteProtocolError) -> None:
+        """h11 could not read the request: too long (414, 431), or malformed (400)."""
+        self._request = None
+        status = exc.error_status_hint
+        if status == 431 and b"\r\n" not in bytes(self._h11.trailing_data[0][: MAX_LINE + 2]):
+            status = 414  # the request line alone is too long
+        message = _HEAD_ERRORS.get(status, str(exc)[:200])
+        self._refuse(status, ProtocolError(ErrorCode.BAD_REQUEST, message))
+
+    def _too_large(self) -> None:
+        limit = self._gateway.settings.max_http_body
         error = ProtocolError(
             ErrorCode.PAYLOAD_TOO_LARGE, f"request body over {limit} bytes", {"limit": limit}
         )
-        self._gateway.metrics.errors.labels(error.code.value).inc()
-        self._send(HttpResponse.error(error), close=True)
-        assert self._transport is not None
-        self._transport.close()
+        self._refuse(413, error)
 
-    def _fail(self, status: int, message: str) -> None:
+    def _refuse(self, status: int, error: ProtocolError) -> None:
+        """Answer ``status`` with ``error`` (and the API's headers), then close."""
+        request = self._request or HttpRequest("GET", "/")
+        response = self._gateway.http_api.refuse(request, error)
+        self._answer_and_close(replace(response, status=status))
+
+    # -- responding ------------------------------------------------------------------
+
+    def _respond_soon(self) -> None:
+        """The request is whole: answer it in a task, reading nothing more meanwhile."""
         assert self._transport is not None
-        body = ProtocolError(ErrorCode.BAD_REQUEST, message)
+        self._disarm_deadline()
+        self._busy = True
+        self._transport.pause_reading()
+        self._task = asyncio.get_running_loop().create_task(self._respond())
+        self._task.add_done_callback(self._responded)
+
+    async def _respond(self) -> None:
+        request = self._request
+        assert request is not None
+        request = replace(request, body=bytes(self._body))
+        self._body = bytearray()
+        self._send(await self._gateway.http_api.handle(request))
+        if self._next_cycle():
+            self._advance()
+
+    def _responded(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or (error := task.exception()) is None:
+            return
+        log.error("HTTP connection %d failed", self._id, exc_info=error)
+        if self._transport is not None:
+            self._transport.abort()
+
+    def _respond_now(self, response: HttpResponse) -> None:
+        """Answer a request refused from its head (``_advance`` reads on)."""
+        self._refusal = None
+        self._send(response)
+        self._answered += 1
+        self._next_cycle()
+
+    def _next_cycle(self) -> bool:
+        """After a response: close, or get ready for the next request; True if ready."""
+        self._busy = False
+        self._task = None
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return False
+        if self._h11.our_state is not h11.DONE or self._gateway.stopping:
+            transport.close()
+            return False
+        try:
+            self._h11.start_next_cycle()
+        except h11.LocalProtocolError:  # the request's body was left unread
+            transport.close()
+            return False
+        self._arm_deadline()
+        transport.resume_reading()
+        return True
+
+    def _send(self, response: HttpResponse, close: bool = False) -> None:
+        headers = [("server", "eventwire"), *response.headers]
+        if response.status != 204:  # RFC 9110 8.6: no Content-Length with a 204
+            headers += [
+                ("content-type", response.content_type),
+                ("content-length", str(len(response.body))),
+            ]
+        if close:
+            headers.append(("connection", "close"))
+        h11_conn = self._h11
+        out = h11_conn.send(h11.Response(status_code=response.status, headers=headers))
+        request = self._request
+        if response.body and not (request is not None and request.method == "HEAD"):
+            out += h11_conn.send(h11.Data(data=response.body)) or b""
+        out += h11_conn.send(h11.EndOfMessage()) or b""
+        self._write(out)
+
+    def _answer_and_close(self, response: HttpResponse) -> None:
+        """Answer (if h11 still may) and close: what else the peer sent is never read."""
         if self._h11.our_state in (h11.IDLE, h11.SEND_RESPONSE):
             with contextlib.suppress(h11.LocalProtocolError):
-                self._send(HttpResponse(status, HttpResponse.error(body).body), close=True)
-        self._transport.close()
+                self._send(response, close=True)
+        if self._transport is not None:
+            self._transport.close()
 
-    def _upgrade(self, request: h11.Request) -> None:
+    def _write(self, data: bytes | None) -> None:
+        if data and self._transport is not None and not self._transport.is_closing():
+            self._transport.write(data)
+
+    # -- the WebSocket upgrade -------------------------------------------------------
+
+    def _upgrade(self, event: h11.Request, request: HttpRequest) -> None:
+        """Accept or refuse a WebSocket handshake; on 101, hand the socket over."""
         self._disarm_deadline()
         transport = self._transport
         assert transport is not None
         gateway = self._gateway
-        ws = FrameParser(max_size=gateway.settings.max_frame)
-        assert self._head is not None  # kept from the start of every request
-        ws.receive_data(bytes(self._head))
-        self._head = None
-        handshake = [e for e in ws.events_received() if isinstance(e, WsRequest)]
         # The target may carry ?token=: it is never logged, nor echoed in an answer.
-        path, _, query = request.target.decode("latin-1").partition("?")
-        token = token_from_query(query)
+        token = token_from_query(request.query)
+        ws = FrameParser(max_size=gateway.settings.max_frame, state=State.OPEN)
         ticket: Ticket | None = None
-        if not handshake:
-            response = ws.reject(400, "malformed WebSocket handshake\n")
-        elif path != gateway.ws_path:
+        if request.path != gateway.ws_path:
             response = ws.reject(404, f"WebSockets are served on {gateway.ws_path}\n")
         elif gateway.stopping:
             response = ws.reject(503, "the gateway is shutting down\n")
         else:
             try:
-                origin = origin_of(handshake[0].headers.get_all("Origin"))
-                ticket = gateway.admit(origin, _peer_ip(transport), token)
+                origin = origin_of(
+                    [v.decode("latin-1") for k, v in event.headers if k == b"origin"]
+                )
+                ip = gateway.guard.client_addresses.client_of(self._peer, request.headers)
+                ticket = gateway.admit(origin, ip, token)
             except HandshakeRefused as refusal:
                 response = ws.reject(refusal.status, refusal.message + "\n")
             else:
-                response = ws.accept(handshake[0])
-        ws.send_response(response)
-        for chunk in ws.data_to_send():
-            if chunk:
-                transport.write(chunk)
-            else:
-                transport.close()
+                response = ws.accept(_ws_request(event))
+        transport.write(response.serialize())
         if response.status_code != 101:
             gateway.guard.release(ticket)
+            transport.close()
             return
         connection = WebSocketConnection(
             gateway, transport, ws, gateway.write_batcher, ticket, token
         )
         gateway.http_connections.discard(self)
         transport.set_protocol(connection)
+        self._transport = None  # the socket is the WebSocket's now
+        leftover = self._h11.trailing_data[0]
         connection.start()
+        if leftover:  # frames the client sent right behind its handshake
+            connection.data_received(bytes(leftover))
 
 
-def _peer_ip(transport: asyncio.BaseTransport) -> str | None:
-    peer = transport.get_extra_info("peername")
-    return str(peer[0]) if isinstance(peer, tuple) and peer else None
+_HEAD_ERRORS = {414: "request line too long", 431: "request head too large"}
 
 
-def h11_content_length(request: h11.Request) -> int | None:
-    for name, value in request.headers:
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
+def _head_status(event: h11.Request) -> int | None:
+    """414 or 431 for a request line or a header line over MAX_LINE (the head fit MAX_HEAD)."""
+    if len(event.target) + len(event.method) + 10 > MAX_LINE:
+        return 414
+    if any(len(name) + len(value) + 2 > MAX_LINE for name, value in event.headers):
+        return 431
     return None
+
+
+def _http_request(event: h11.Request) -> HttpRequest:
+    path, _, query = event.target.decode("latin-1").partition("?")
+    headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in event.headers}
+    return HttpRequest(event.method.decode("ascii"), path, headers, b"", query)
+
+
+def _ws_request(event: h11.Request) -> WsRequest:
+    headers = WsHeaders((k.decode("latin-1"), v.decode("latin-1")) for k, v in event.headers)
+    return WsRequest(event.target.decode("latin-1"), headers)
+
+
+def _content_length(event: h11.Request) -> int | None:
+    for name, value in event.headers:
+        if name == b"content-length":
+            with contextlib.suppress(ValueError):
+                return int(value)
+    return None
+
+
+def _has_body(event: h11.Request) -> bool:
+    """Whether the request announces a body (h11 has checked that it frames one properly)."""
+    return any(
+        name == b"transfer-encoding" or (name == b"content-length" and value != b"0")
+        for name, value in event.headers
+    )
