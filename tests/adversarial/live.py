@@ -80,7 +80,9 @@ class Bystander:
                     self.numbers.append(frame["data"]["payload"]["n"])
                     self.seqs.append(frame["seq"])
                 elif frame["event"] == "PONG" and frame["data"]["entity_id"] in self._pongs:
-                    self._pongs.pop(frame["data"]["entity_id"]).set_result(None)
+                    waiter = self._pongs.pop(frame["data"]["entity_id"])
+                    if not waiter.done():  # the round trip was given up on
+                        waiter.set_result(None)
                 else:
                     self.unexpected.append(frame)
 
