@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import sys
+import termios
 import time
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
@@ -103,13 +106,23 @@ async def flood(peer: RawPeer, first: bytes, frame: bytes, seconds: float) -> Fl
 async def _takes_nothing(transport: asyncio.WriteTransport) -> bool:
     """Whether the server takes none of what is queued for it in STALLED seconds.
 
-    A slow server still reads (the queue shrinks); one that paused reading does not.
+    A slow server still reads, so the queue shrinks; one that paused reading
+    leaves it as it is. The queue is asyncio's buffer plus the bytes our
+    kernel still holds, which leave exactly as fast as the server reads.
     """
-    queued = transport.get_write_buffer_size()
+    queued = _queued(transport)
     if queued == 0:
         return False  # it took all we wrote
     await asyncio.sleep(STALLED)
-    return transport.get_write_buffer_size() >= queued
+    return _queued(transport) >= queued
+
+
+def _queued(transport: asyncio.WriteTransport) -> int:
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return 0
+    unsent = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4)
+    return transport.get_write_buffer_size() + int.from_bytes(unsent, sys.byteorder)
 
 
 @pytest.fixture
