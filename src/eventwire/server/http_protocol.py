@@ -52,6 +52,8 @@ MAX_HEAD = 16 * 1024
 """Bytes of a request's head (request line and headers)."""
 MAX_LINE = 8 * 1024
 """Bytes of the request line, and of one header line."""
+_LINGER, _LINGER_BYTES = 2.0, 32 * 1024 * 1024
+"""How long, and how much, a refused peer's body is discarded before the socket closes."""
 _PER_TURN = 8
 """Pipelined requests answered in one loop turn, before the others get theirs."""
 _ids = itertools.count(1)
@@ -74,6 +76,7 @@ class HttpProtocol(asyncio.Protocol):
         self._later: asyncio.Handle | None = None  # pipelined requests left for the next turn
         self._answered = 0  # requests answered in this turn
         self._refusal: HttpResponse | None = None  # this request's answer, from its head
+        self._lingering: int | None = None  # bytes discarded since the answer that ends us
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
@@ -116,10 +119,15 @@ class HttpProtocol(asyncio.Protocol):
     # -- reading ---------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering is not None:
+            self._linger(data)
+            return
         self._h11.receive_data(data)
         self._advance()
 
     def eof_received(self) -> bool | None:
+        if self._lingering is not None:
+            return None  # closes the transport: the answer was written first
         self._h11.receive_data(b"")
         self._advance()
         return None
@@ -131,7 +139,7 @@ class HttpProtocol(asyncio.Protocol):
         past that wait for the next loop turn, with reading paused.
         """
         self._answered = 0
-        while not self._busy and self._transport is not None and not self._transport.is_closing():
+        while not self._busy and self._transport is not None and self._lingering is None:
             if self._answered >= _PER_TURN:
                 self._transport.pause_reading()
                 self._later = asyncio.get_running_loop().call_soon(self._resume)
@@ -173,7 +181,11 @@ class HttpProtocol(asyncio.Protocol):
             self._refuse(status, ProtocolError(ErrorCode.BAD_REQUEST, _HEAD_ERRORS[status]))
             return
         if request.headers.get("upgrade", "").lower() == "websocket":
-            self._upgrade(event, request)
+            if _has_body(event):  # its bytes would be read as frames
+                error = ProtocolError(ErrorCode.BAD_REQUEST, "a WebSocket handshake has no body")
+                self._refuse(400, error)
+            else:
+                self._upgrade(event, request)
             return
         refusal = self._gateway.http_api.precheck(request)
         if refusal is not None:
@@ -281,11 +293,30 @@ class HttpProtocol(asyncio.Protocol):
         self._write(out)
 
     def _answer_and_close(self, response: HttpResponse) -> None:
-        """Answer (if h11 still may) and close: what else the peer sent is never read."""
+        """Answer (if h11 still may) and close: what else the peer sent is never parsed.
+
+        A peer may still be sending a body we refused. Closing a socket with
+        unread bytes resets it, and a reset can destroy our answer before the
+        peer reads it; so we end our side, then discard what arrives for up to
+        ``_LINGER`` seconds and ``_LINGER_BYTES`` bytes before closing.
+        """
         if self._h11.our_state in (h11.IDLE, h11.SEND_RESPONSE):
             with contextlib.suppress(h11.LocalProtocolError):
                 self._send(response, close=True)
-        if self._transport is not None:
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        self._disarm_deadline()
+        self._lingering = 0
+        if transport.can_write_eof():
+            transport.write_eof()
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.call_later(_LINGER, transport.close)
+
+    def _linger(self, data: bytes) -> None:
+        """Discard what a refused peer still sends, within bounds."""
+        self._lingering = (self._lingering or 0) + len(data)
+        if self._lingering > _LINGER_BYTES and self._transport is not None:
             self._transport.close()
 
     def _write(self, data: bytes | None) -> None:
@@ -337,12 +368,19 @@ class HttpProtocol(asyncio.Protocol):
 
 
 _HEAD_ERRORS = {414: "request line too long", 431: "request head too large"}
+MAX_HEADERS = 100
+"""Header lines of one request."""
 
 
 def _head_status(event: h11.Request) -> int | None:
-    """414 or 431 for a request line or a header line over MAX_LINE (the head fit MAX_HEAD)."""
+    """414 for a request line over MAX_LINE; 431 for a header line over it, or too many.
+
+    (The whole head fit MAX_HEAD, or h11 would have refused it.)
+    """
     if len(event.target) + len(event.method) + 10 > MAX_LINE:
         return 414
+    if len(event.headers) > MAX_HEADERS:
+        return 431
     if any(len(name) + len(value) + 2 > MAX_LINE for name, value in event.headers):
         return 431
     return None
