@@ -14,6 +14,7 @@
     │                          a policy that does not import): raised at start-up
     ├── BrokerError            the broker failed or is unreachable
     │   ├── BrokerUnavailable  it cannot be reached: nothing was stored (eventwire.brokers)
+    │   │   └── OutcomeUnknown a publish was sent, no answer came: it may be stored
     │   └── NotAvailable       it lacks a capability asked for (history)
     └── ClientError            raised by the Python client and publisher
         ├── ConnectionLost     the WebSocket closed (carries the close code)
