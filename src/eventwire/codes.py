@@ -37,7 +37,8 @@ class ErrorCode(enum.StrEnum):
     UPGRADE_REQUIRED = "UPGRADE_REQUIRED"  # the WebSocket path asked without a WebSocket upgrade
     SHUTTING_DOWN = "SHUTTING_DOWN"
     NOT_READY = "NOT_READY"
-    BROKER_UNAVAILABLE = "BROKER_UNAVAILABLE"
+    BROKER_UNAVAILABLE = "BROKER_UNAVAILABLE"  # nothing was stored: retrying is safe
+    PUBLISH_OUTCOME_UNKNOWN = "PUBLISH_OUTCOME_UNKNOWN"  # sent, unanswered: it may be stored
     INTERNAL_ERROR = "INTERNAL_ERROR"
     # Authentication and authorization (eventwire.auth.AuthCode mirrors these).
     UNAUTHORIZED = "UNAUTHORIZED"  # no usable token or key: get a valid one
@@ -66,6 +67,7 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.SHUTTING_DOWN: 503,
     ErrorCode.NOT_READY: 503,
     ErrorCode.BROKER_UNAVAILABLE: 503,
+    ErrorCode.PUBLISH_OUTCOME_UNKNOWN: 504,
     ErrorCode.INTERNAL_ERROR: 500,
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.TOKEN_EXPIRED: 401,

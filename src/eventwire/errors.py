@@ -14,6 +14,7 @@
     │                          a policy that does not import): raised at start-up
     ├── BrokerError            the broker failed or is unreachable
     │   ├── BrokerUnavailable  it cannot be reached: nothing was stored (eventwire.brokers)
+    │   │   └── OutcomeUnknown a publish was sent, no answer came: it may be stored
     │   └── NotAvailable       it lacks a capability asked for (history)
     └── ClientError            raised by the Python client and publisher
         ├── ConnectionLost     the WebSocket closed (carries the close code)
@@ -37,6 +38,7 @@ __all__ = [
     "PublishFailed",
     "ValidationFailed",
     "broker_unavailable",
+    "publish_outcome_unknown",
 ]
 
 
@@ -118,4 +120,18 @@ def broker_unavailable(cause: Exception, **details: Any) -> ProtocolError:
     """
     return ProtocolError(
         ErrorCode.BROKER_UNAVAILABLE, f"the broker is unreachable, retry later ({cause})", details
+    )
+
+
+def publish_outcome_unknown(cause: Exception, **details: Any) -> ProtocolError:
+    """The answer when a publish reached the broker and no answer came back in time: 504.
+
+    Unlike ``broker_unavailable``, the event may have been stored, so a
+    retry may store it twice. ``details`` say how much of a batch is surely
+    stored (``published``) and how many events after those may be (``unknown``).
+    """
+    return ProtocolError(
+        ErrorCode.PUBLISH_OUTCOME_UNKNOWN,
+        f"the broker did not answer in time; the event may have been stored ({cause})",
+        details,
     )

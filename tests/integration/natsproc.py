@@ -13,7 +13,7 @@ import contextlib
 import json
 import shutil
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -81,6 +81,7 @@ class TcpProxy:
         self.refusing = False
         self._flowing = asyncio.Event()
         self._flowing.set()
+        self._trap: tuple[bytes, Callable[[], None]] | None = None
         self._server: asyncio.Server | None = None
         self._pairs: list[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = []
         self._pipes: set[asyncio.Task[None]] = set()
@@ -107,6 +108,20 @@ class TcpProxy:
     def thaw(self) -> None:
         self._flowing.set()
 
+    def before_sending(self, marker: bytes, action: Callable[[], None]) -> None:
+        """Call ``action`` once, just before the client's bytes holding ``marker`` go on.
+
+        To break the server at one precise point of a conversation: say, to
+        freeze it once a given publish is on its way, so that the publish is
+        delivered and its answer is not.
+        """
+        self._trap = (marker, action)
+
+    def _spring(self, data: bytes) -> None:
+        if self._trap is not None and self._trap[0] in data:
+            action, self._trap = self._trap[1], None
+            action()
+
     async def close(self) -> None:
         self.thaw()
         self.refusing = True
@@ -128,15 +143,19 @@ class TcpProxy:
             writer.transport.abort()
             return
         self._pairs.append((writer, up_writer))
-        for source, sink in ((reader, up_writer), (up_reader, writer)):
-            pipe = asyncio.get_running_loop().create_task(self._pipe(source, sink))
+        for source, sink, upstream in ((reader, up_writer, True), (up_reader, writer, False)):
+            pipe = asyncio.get_running_loop().create_task(self._pipe(source, sink, upstream))
             self._pipes.add(pipe)
             pipe.add_done_callback(self._pipes.discard)
 
-    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, upstream: bool
+    ) -> None:
         try:
             while data := await source.read(65536):
                 await self._flowing.wait()
+                if upstream:
+                    self._spring(data)
                 sink.write(data)
                 await sink.drain()
         except OSError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -86,6 +87,35 @@ class ServerProcess:
             self._process.kill()
             self._process.wait(timeout=STARTUP)
             self._process = None
+
+    def freeze(self) -> None:
+        """SIGSTOP, and return once every thread of the server has stopped.
+
+        ``kill`` returns before the signal takes effect: a server busy on
+        another core could still answer what it is sent in the meantime.
+        """
+        assert self._process is not None, f"{self.name} is not running"
+        pid = self._process.pid
+        os.kill(pid, signal.SIGSTOP)
+        deadline = time.monotonic() + STARTUP
+        while not _all_stopped(pid):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name} did not stop within {STARTUP}s")
+            time.sleep(0.0005)
+
+    def thaw(self) -> None:
+        """SIGCONT: the server runs again, and reads what it was sent meanwhile."""
+        assert self._process is not None, f"{self.name} is not running"
+        os.kill(self._process.pid, signal.SIGCONT)
+
+
+def _all_stopped(pid: int) -> bool:
+    """Whether every thread of ``pid`` is stopped (state ``T`` in /proc)."""
+    for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+        state = stat.read_text().rpartition(")")[2].split()[0]
+        if state not in ("T", "t"):
+            return False
+    return True
 
 
 P = TypeVar("P", bound=ServerProcess)

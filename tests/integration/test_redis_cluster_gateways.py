@@ -169,3 +169,23 @@ async def test_a_restarted_shard_is_noticed_and_its_topics_start_a_new_epoch(
     assert counters(b)["link_losses"] >= 1
     assert counters(b)["epoch_changes"] == 1  # the restarted shard's topic, not the other
     assert (await a.broker.position(hit)).seq == 0
+
+
+async def test_the_first_commands_after_a_shard_restart_do_not_fail_on_closed_connections(
+    redis_cluster: RedisClusterProcess, prefix: str, start_gateway: StartGateway
+) -> None:
+    # redis-py's cluster client hands out a pooled connection without looking at it: one
+    # the restart closed would fail the first command on it, a publish included.
+    topics = spread(redis_cluster, prefix, per_master=1)
+    hit, shard = next(iter(topics.items()))
+    a = await start_gateway()
+    await a.publish(event(hit, 1))  # node A holds a connection to the shard
+    shard.kill()
+    shard.start()  # blocking: the loop has not read the close of that connection
+    redis_cluster.wait_ok()
+    assert (await a.publish(event(hit, 1))).seq == 1  # a new epoch: the shard restarted empty
+    shard.kill()
+    shard.start()
+    redis_cluster.wait_ok()
+    assert (await a.broker.position(hit)).seq == 0
+    await eventually(lambda: a.ready, "node A is subscribed to the shard again")

@@ -107,6 +107,20 @@ async def test_a_redis_restart_fails_publishes_fast_and_nodes_resume(
     assert counters(b)["epoch_changes"] >= 1  # gift-list:1 now lives in a new epoch
 
 
+async def test_the_first_commands_after_a_redis_restart_do_not_fail_on_closed_connections(
+    redis_server: RedisProcess, start_gateway: StartGateway
+) -> None:
+    a = await start_gateway()
+    await a.publish(event("gift-list:1", 1))  # a pooled connection is open
+    redis_server.kill()
+    redis_server.start()  # blocking: the loop has not read the close of that connection
+    # Found closed before the publish is written: it goes on a new connection, once.
+    assert (await a.publish(event("gift-list:1", 1))).seq == 1  # a new epoch: Redis restarted
+    redis_server.kill()
+    redis_server.start()
+    assert (await a.broker.position("gift-list:1")).seq == 0
+
+
 async def test_an_unresponsive_redis_is_detected_by_the_health_check(
     redis_server: RedisProcess, start_gateway: StartGateway
 ) -> None:

@@ -3,9 +3,9 @@
 Every event a test publishes carries a number ``n`` of its own in its
 payload. A ``Ledger`` keeps, per topic, every ``n`` sent and the ``seq`` of
 every one the gateway accepted (HTTP 200), and counts refusals (503
-BROKER_UNAVAILABLE, a node that is gone). A ``Recorder`` is a TestClient
-that keeps every event delivered to the application with the epoch it
-belongs to. ``check_delivery`` then holds the gateway to its promises:
+BROKER_UNAVAILABLE, 504 PUBLISH_OUTCOME_UNKNOWN, a node that is gone). A
+``Recorder`` is a TestClient that keeps every event delivered to the
+application with the epoch it belongs to. ``check_delivery`` then holds the gateway to its promises:
 
 - in order: ``seq`` rises within an epoch, and an old epoch never returns;
 - none twice: no ``n`` is delivered twice;
@@ -14,7 +14,7 @@ belongs to. ``check_delivery`` then holds the gateway to its promises:
   the topic's history was lost (``recovered: false``, a ``history_lost``
   gap), the only excuse the promises allow;
 - nothing invented: every ``n`` delivered was sent (a publish whose answer
-  was lost, a 503 after a timeout, may still have been stored: at least
+  was lost, a 504 after a timeout, may still have been stored: at least
   once, for publishers).
 
 Publishing runs open loop at a steady rate (a new publish every
@@ -31,14 +31,23 @@ from collections import Counter, defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
+import orjson
 
 from eventwire.client.reconnect import Signal
 from eventwire.envelope import Event
 from eventwire.testing import TestClient
 
-__all__ = ["Delivered", "Ledger", "Recorder", "SteadyPublisher", "check_delivery"]
+__all__ = [
+    "Delivered",
+    "Ledger",
+    "Recorder",
+    "SteadyPublisher",
+    "check_delivery",
+    "post_unpooled",
+]
 
 SETTLE = 20.0
 """Seconds the last event may take to reach every client once the faults are over."""
@@ -92,11 +101,15 @@ class Ledger:
 
 
 class SteadyPublisher:
-    """POSTs numbered events to ``topics`` through ``nodes`` (round robin) at a steady rate."""
+    """POSTs numbered events to ``topics`` through ``nodes`` (round robin) at a steady rate.
+
+    ``http`` None: each publish on a connection of its own (``post_unpooled``),
+    for hundreds in flight at once.
+    """
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: httpx.AsyncClient | None,
         nodes: Sequence[str],
         topics: Sequence[str],
         ledger: Ledger,
@@ -106,6 +119,8 @@ class SteadyPublisher:
         self.http = http
         self.topics = topics
         self.ledger = ledger
+        self.timings: list[tuple[float, float]] = []
+        """``(started, seconds)`` of every publish: its loop time when sent, how long it took."""
         self._nodes = itertools.cycle(nodes)
         self._padding = "x" * padding
 
@@ -155,18 +170,53 @@ class SteadyPublisher:
         payload = {"n": n, "padding": self._padding} if self._padding else {"n": n}
         data = {"entity_id": f"e{n}", "payload": payload}
         body = {"topic": topic, "event": "ADDED", "data": data}
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
-            response = await self.http.post(next(self._nodes) + "/v1/publish", json=body)
-        except httpx.TransportError as exc:  # a node that is gone, or an answer that never came
+            status, answer = await self._post(next(self._nodes), body)
+        except (httpx.TransportError, OSError, EOFError) as exc:  # a node gone, no answer
             self.ledger.record(topic, n, type(exc).__name__)
             return None
-        if response.status_code != 200:
-            code = response.json().get("code") if response.content else None
-            self.ledger.record(topic, n, f"{response.status_code} {code}")
+        finally:
+            self.timings.append((started, loop.time() - started))
+        if status != 200:
+            code = answer.get("code") if isinstance(answer, dict) else None
+            self.ledger.record(topic, n, f"{status} {code}")
             return None
-        seq = int(response.json()["seq"])
+        seq = int(answer["seq"])
         self.ledger.record(topic, n, seq)
         return seq
+
+    async def _post(self, node: str, body: dict[str, Any]) -> tuple[int, Any]:
+        if self.http is None:
+            return await post_unpooled(node, "/v1/publish", body)
+        response = await self.http.post(node + "/v1/publish", json=body)
+        return response.status_code, response.json() if response.content else None
+
+
+async def post_unpooled(base_url: str, path: str, body: Any) -> tuple[int, Any]:
+    """POST ``body`` as JSON on a connection of its own; the status and the decoded answer.
+
+    No client pool to queue in: httpx's holds requests past its connection
+    limit and slows down with hundreds in flight, which would be measured as
+    the gateway's latency.
+    """
+    host, _, port = urlsplit(base_url).netloc.rpartition(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        data = orjson.dumps(body)
+        writer.write(
+            b"POST %b HTTP/1.1\r\nHost: %b\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n%b"
+            % (path.encode(), host.encode(), len(data), data)
+        )
+        raw = await reader.read()
+    finally:
+        writer.close()
+    head, _, content = raw.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 "):
+        raise EOFError(f"no HTTP answer from {base_url}: {raw[:80]!r}")
+    return int(head.split(b" ", 2)[1]), orjson.loads(content) if content else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,13 +103,25 @@ class TopicLocks:
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
     @contextlib.asynccontextmanager
-    async def hold(self, topic: str) -> AsyncIterator[None]:
+    async def hold(self, topic: str, deadline: float) -> AsyncIterator[None]:
+        """Hold ``topic``'s lock; TimeoutError if it is not free by ``deadline`` (loop time).
+
+        The wait is part of a publish's timeout: publishes queued behind one
+        that hangs give up with it instead of running long after it.
+        """
         lock, users = self._locks.get(topic, (None, 0))
         lock = lock or asyncio.Lock()
         self._locks[topic] = (lock, users + 1)
         try:
-            async with lock:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await lock.acquire()
+            except TimeoutError:
+                raise TimeoutError("the publishes ahead of it did not end in time") from None
+            try:
                 yield
+            finally:
+                lock.release()
         finally:
             lock, users = self._locks[topic]
             if users == 1:

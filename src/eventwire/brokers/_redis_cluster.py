@@ -38,6 +38,7 @@ from eventwire.brokers._interest import Interests
 from eventwire.brokers._node import log_attempt
 from eventwire.brokers._redis_link import Channels, Link, LinkSettings, pubsub_connector
 from eventwire.brokers._redis_lua import RedisKeys
+from eventwire.brokers._redis_wire import plain, watched
 from eventwire.brokers._resume import Feed
 from eventwire.topics import is_pattern
 
@@ -98,13 +99,19 @@ class _BoundedCluster(RedisCluster):
 
     redis-py's cluster client refuses a command at once when a master's
     connections are all busy; like the pool of one Redis, a command here
-    waits up to ``wait`` seconds for a turn instead, then is refused.
+    waits up to ``wait`` seconds for a turn instead, then is refused. Its
+    connections are ``_redis_wire``'s, as the pool's of one Redis.
     """
 
     def __init__(self, *, turns: int, wait: float, **options: Any) -> None:
         super().__init__(max_connections=turns, **options)
         self._turns = asyncio.Semaphore(turns)
         self._wait = wait
+        manager = self.nodes_manager
+        kind = watched(manager.connection_kwargs["connection_class"])
+        manager.connection_kwargs["connection_class"] = kind  # for every node found later
+        for node in manager.startup_nodes.values():
+            node.connection_class = kind
 
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -313,4 +320,4 @@ class ClusterLink:
         """Connections of the link's own to ``master``, outside the command client."""
         node = self._client.get_node(node_name=master)
         assert node is not None
-        return pubsub_connector(node.connection_class, node.connection_kwargs)
+        return pubsub_connector(plain(node.connection_class), node.connection_kwargs)

@@ -18,7 +18,9 @@ Errors, under ``eventwire.errors.BrokerError``::
 
     BrokerError
     ├── BrokerUnavailable   the broker cannot be reached (or is closed): the
-    │                       publish was refused, retry later (HTTP 503)
+    │   │                   publish was refused, nothing stored, retry later (HTTP 503)
+    │   └── OutcomeUnknown  the publish was sent and its answer did not come in
+    │                       time: it may have been stored (HTTP 504)
     └── NotAvailable        this broker lacks the capability asked for
 """
 
@@ -40,6 +42,7 @@ __all__ = [
     "HistoryPage",
     "InboundHandler",
     "NotAvailable",
+    "OutcomeUnknown",
     "Position",
     "Presence",
     "PresenceRead",
@@ -52,19 +55,35 @@ __all__ = [
 
 
 class BrokerUnavailable(BrokerError):
-    """The broker cannot be reached; nothing was stored or sent.
+    """The broker did not serve the call: unreachable, closed, or too slow to answer.
 
     Raised by ``publish`` (and reads) while the broker is down, so a publisher
     learns at once that its event was refused rather than accepted and lost.
-    A publish that fails because the link broke *after* the command was sent
-    may still have been applied: publishers that retry should make their
-    events idempotent (``entity_id``, ``trace_id``). ``published`` counts the
+    Raised as such, nothing of the failed publish was sent, so nothing was
+    stored: retrying is safe. A publish that was sent and then got no answer
+    raises the subclass ``OutcomeUnknown`` instead. ``published`` counts the
     leading events of a batch that are known to be stored.
     """
 
     def __init__(self, message: str, *, published: int = 0) -> None:
         super().__init__(message)
         self.published = published
+
+
+class OutcomeUnknown(BrokerUnavailable):
+    """A publish was sent to the broker and its answer did not come in time.
+
+    The broker may have stored it (a frozen Redis runs the command once it
+    is resumed), or not: retrying may store the event twice. ``published``
+    counts the leading events of a batch known to be stored; the
+    ``unknown`` events after them may or may not be; none after those was
+    sent. A subclass of BrokerUnavailable, so that whoever only needs "the
+    broker failed, try later" catches both.
+    """
+
+    def __init__(self, message: str, *, published: int = 0, unknown: int = 1) -> None:
+        super().__init__(message, published=published)
+        self.unknown = unknown
 
 
 class BatchRefused(BrokerError):
@@ -129,7 +148,9 @@ class Broker(Protocol):
     async def publish(self, topic: str, body: bytes) -> int:
         """Store and distribute one encoded event; return its ``seq``.
 
-        Raises BrokerUnavailable when the broker is unreachable or closed.
+        Raises BrokerUnavailable when the broker is unreachable or closed
+        (nothing was stored), OutcomeUnknown when the event was sent and no
+        answer came within the broker's command timeout (it may be stored).
         """
 
     async def position(self, topic: str) -> Position:
@@ -193,7 +214,9 @@ class BatchPublish(Protocol):
 
         Raises BrokerUnavailable when the broker cannot be reached, and
         BatchRefused when it refuses an event; ``published`` counts the
-        leading events stored, and none after them is.
+        leading events stored, and none after them is. OutcomeUnknown when
+        events were sent and not answered: its ``unknown`` events after the
+        ``published`` ones may be stored.
         """
         ...
 

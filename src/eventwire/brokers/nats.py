@@ -37,7 +37,7 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from typing import TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
@@ -66,6 +66,7 @@ from eventwire.brokers.base import (
     BrokerUnavailable,
     HistoryPage,
     InboundHandler,
+    OutcomeUnknown,
     Position,
     ResetHandler,
 )
@@ -319,56 +320,95 @@ class NatsBroker(NatsPresence, LinkedBroker[Link]):
     async def _ensure_stream(self) -> None:
         await ensure_stream(self._connected()[1], self.stream_config())
 
-    async def _with_stream(self, step: Callable[[], Awaitable[T]]) -> T:
-        """Run ``step``; if the stream is gone, make it again (a new epoch) and run it once more."""
+    async def _with_stream(
+        self, step: Callable[[], Awaitable[T]], deadline: float | None = None
+    ) -> T:
+        """Run ``step``; if the stream is gone, make it again (a new epoch) and run it once more.
+
+        Making it again ends by ``deadline`` (loop time) when one is given.
+        """
         try:
             return await step()
         except (StreamMissing, NoStreamResponseError):
             log.warning("NATS stream %s is missing; creating it again", self.names.stream)
-            await self._ensure_stream()
+            async with self._until(deadline):
+                await self._ensure_stream()
             return await step()
+
+    @contextlib.asynccontextmanager
+    async def _until(self, deadline: float | None) -> AsyncIterator[None]:
+        """A step that must end by ``deadline`` (loop time; None: its own timeouts bound it)."""
+        try:
+            async with asyncio.timeout_at(deadline):
+                yield
+        except TimeoutError as exc:
+            if str(exc):
+                raise
+            raise TimeoutError(f"no answer within {self._command_timeout}s") from None
 
     # -- the Broker ----------------------------------------------------------------
 
     async def publish(self, topic: str, body: bytes) -> int:
-        """Store the event as the topic's next seq (compare-and-set), which also sends it live."""
+        """Store the event as the topic's next seq (compare-and-set), which also sends it live.
+
+        Takes ``command_timeout`` at most, waiting behind this node's earlier
+        publishes to the topic included: a publish that cannot be sent by
+        then raises BrokerUnavailable, so a frozen server leaves no queue
+        behind it. One sent and not acknowledged raises OutcomeUnknown.
+        """
         subject = self.names.stored(topic)
         self._connected()
-        async with self._locks.hold(topic):  # this node's publishes to a topic never race
-            with self._converted("publish"):
-                return await self._with_stream(lambda: self._append(subject, body))
+        deadline = asyncio.get_running_loop().time() + self._command_timeout
+        with self._converted("publish"):
+            async with self._locks.hold(topic, deadline):  # this node's publishes never race
+                return await self._with_stream(
+                    lambda: self._append(subject, body, deadline), deadline
+                )
 
-    async def _append(self, subject: str, body: bytes) -> int:
-        loop = asyncio.get_running_loop()
-        deadline, conflicts = loop.time() + self._command_timeout, 0
+    async def _append(self, subject: str, body: bytes, deadline: float) -> int:
+        loop, conflicts = asyncio.get_running_loop(), 0
         while True:
-            last = await self._reader().last(subject)
+            async with self._until(deadline):
+                last = await self._reader().last(subject)
             seq = 1 if last is None else last.seq + 1
             epoch = secrets.token_hex(8) if last is None else last.epoch
             prev = 0 if last is None else last.stream_seq
-            if await self._store(subject, body, seq, epoch, prev) is not None:
+            left = deadline - loop.time()
+            if left <= 0:
+                raise TimeoutError(f"no answer within {self._command_timeout}s")
+            if await self._store(subject, body, seq, epoch, prev, left) is not None:
                 return seq
             conflicts += 1
             self.publish_conflicts += 1
-            if loop.time() > deadline:
+            if loop.time() >= deadline:
                 raise BrokerUnavailable(
                     f"publish to {subject}: still contended after {conflicts} attempts"
                 )
             if conflicts > 2:  # several nodes publishing to one topic: spread them out
-                await asyncio.sleep(random.uniform(0, min(0.05, 0.001 * 2.0**conflicts)))
+                pause = random.uniform(0, min(0.05, 0.001 * 2.0**conflicts))
+                await asyncio.sleep(min(pause, deadline - loop.time()))
 
     async def _store(
-        self, subject: str, body: bytes, seq: int, epoch: str, prev: int
+        self, subject: str, body: bytes, seq: int, epoch: str, prev: int, timeout: float
     ) -> int | None:
-        """Publish if ``prev`` is still the subject's last message: its stream seq, else None."""
+        """Publish if ``prev`` is still the subject's last message: its stream seq, else None.
+
+        OutcomeUnknown when the publish went out and no acknowledgement came
+        within ``timeout``: JetStream may have stored it.
+        """
         headers = {SEQ: str(seq), EPOCH: epoch, PREV: str(prev), EXPECTED_LAST: str(prev)}
         js = self._connected()[1]
         try:
-            ack = await js.publish(subject, body, timeout=self._command_timeout, headers=headers)
+            ack = await js.publish(subject, body, timeout=timeout, headers=headers)
         except BadRequestError as exc:
             if exc.err_code == _WRONG_LAST_SEQUENCE:
                 return None
             raise
+        except TimeoutError as exc:
+            raise OutcomeUnknown(
+                f"{subject}: sent to NATS at {self.shown_url}, not acknowledged within"
+                f" {timeout:.2f}s; it may have been stored"
+            ) from exc
         return ack.seq
 
     async def position(self, topic: str) -> Position:
@@ -384,7 +424,10 @@ class NatsBroker(NatsPresence, LinkedBroker[Link]):
             if last is not None:
                 return last
             epoch = secrets.token_hex(8)
-            stream_seq = await self._store(subject, b"", 0, epoch, 0)
+            try:
+                stream_seq = await self._store(subject, b"", 0, epoch, 0, self._command_timeout)
+            except OutcomeUnknown as exc:  # a read: whether the marker landed, it is tried again
+                raise BrokerUnavailable(str(exc)) from exc
             if stream_seq is not None:
                 return Stored(0, epoch, stream_seq, 0, time.time(), b"")
         raise BrokerUnavailable(f"{subject}: its epoch could not be settled (purged repeatedly?)")

@@ -16,10 +16,15 @@ from 1 always comes with a new epoch.
 Each node holds one Pub/Sub connection (``_redis_link``) subscribed to the
 topics and patterns it has local interest in. Commands (publish, position,
 history) use a small pool of other connections (``POOL_SIZE``; more commands
-at once wait up to ``command_timeout`` for one, as when a restarted node's
-clients all subscribe at once) and never retry by themselves: a publish
-while Redis is unreachable raises BrokerUnavailable within
-``connect_timeout`` or ``command_timeout``.
+at once wait for one, as when a restarted node's clients all subscribe at
+once). Each command takes at most ``command_timeout`` in all: the wait for a
+connection, connecting, and the round trip. A publish is never sent twice:
+while Redis is unreachable it raises BrokerUnavailable (nothing was sent),
+and once sent and not answered in time, OutcomeUnknown (Redis may run it
+later, as a frozen one does when resumed; ``_redis_wire`` tells the two
+apart). A read whose connection broke is tried once more (reads change
+nothing but a new topic's epoch, which they fix once), so the first command
+after a Redis restart does not fail on a connection the restart closed.
 
 On Redis Cluster (a ``redis+cluster://`` URL, ``_redis_cluster``) the
 commands go through redis-py's cluster client to the master of the topic's
@@ -35,7 +40,8 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
@@ -78,6 +84,7 @@ from eventwire.brokers._redis_lua import (
     SHARDED_AND_CLASSIC,
     RedisKeys,
 )
+from eventwire.brokers._redis_wire import Flight, plain, watched
 from eventwire.brokers._resume import Feed
 from eventwire.brokers.base import (
     BatchRefused,
@@ -85,6 +92,7 @@ from eventwire.brokers.base import (
     HistoryPage,
     InboundHandler,
     NotAvailable,
+    OutcomeUnknown,
     Position,
     ResetHandler,
     publish_each,
@@ -114,6 +122,8 @@ _UNREACHABLE = (
     TimeoutError,
 )
 """Errors that mean "not now" (down, restarting, loading, failing over), not "never"."""
+
+T = TypeVar("T")
 
 
 class RedisBroker(RedisPresence, LinkedBroker[Link | ClusterLink]):
@@ -210,7 +220,7 @@ class RedisBroker(RedisPresence, LinkedBroker[Link | ClusterLink]):
         else:
             assert self._pool is not None
             self._link = Link(
-                pubsub_connector(self._pool.connection_class, self._pool.connection_kwargs),
+                pubsub_connector(plain(self._pool.connection_class), self._pool.connection_kwargs),
                 self.keys,
                 self.interests,
                 self._feed,
@@ -264,15 +274,16 @@ class RedisBroker(RedisPresence, LinkedBroker[Link | ClusterLink]):
             protocol=2,
             client_name="eventwire",
         )
+        self._pool.connection_class = watched(self._pool.connection_class)
         return Redis(connection_pool=self._pool)
 
     # -- the Broker ----------------------------------------------------------------
 
     async def publish(self, topic: str, body: bytes) -> int:
         """Assign the next seq, keep the event in history and send it live, in one step."""
-        with self._converted("publish"):
-            keys, args = self._topic_keys(topic), self._publish_args(topic, body)
-            seq, _ = await self._script("publish")(keys=keys, args=args)
+        keys, args = self._topic_keys(topic), self._publish_args(topic, body)
+        script = self._script("publish")
+        seq, _ = await self._write("publish", lambda: script(keys=keys, args=args))
         return int(seq)
 
     async def publish_batch(self, events: Sequence[tuple[str, bytes]]) -> list[int]:
@@ -291,8 +302,8 @@ class RedisBroker(RedisPresence, LinkedBroker[Link | ClusterLink]):
         for topic, body in events:
             keys += self._topic_keys(topic)
             args += [self.keys.channel(topic), body, secrets.token_hex(8)]
-        with self._converted("publish"):
-            replies = await self._script("publish_batch")(keys=keys, args=args)
+        script = self._script("publish_batch")
+        replies = await self._write("publish", lambda: script(keys=keys, args=args), len(events))
         seqs = [int(reply) for reply in replies if isinstance(reply, int)]
         if len(seqs) < len(events):
             reason = bytes(replies[-1]).decode(errors="replace")
@@ -323,17 +334,17 @@ class RedisBroker(RedisPresence, LinkedBroker[Link | ClusterLink]):
         await super().add_interest(topic)
 
     async def position(self, topic: str) -> Position:
-        with self._converted("position"):
-            script = self._script("position")
-            seq, epoch = await script(keys=[self.keys.meta(topic)], args=[secrets.token_hex(8)])
+        script, keys = self._script("position"), [self.keys.meta(topic)]
+        args = [secrets.token_hex(8)]
+        seq, epoch = await self._read("position", lambda: script(keys=keys, args=args))
         return Position(int(seq), epoch.decode())
 
     async def history(self, topic: str, since: int, limit: int) -> HistoryPage:
         """At most ``limit`` events of ``topic`` after ``since``, and the position, read at once."""
         check_page(since, limit)
         args: list[EncodableT] = [secrets.token_hex(8), since, limit, self._max_age_ms]
-        with self._converted("history"):
-            reply = await self._script("history")(keys=self._topic_keys(topic), args=args)
+        script, keys = self._script("history"), self._topic_keys(topic)
+        reply = await self._read("history", lambda: script(keys=keys, args=args))
         seq, epoch, flat = int(reply[0]), reply[1].decode(), reply[2]
         events = [(int(flat[i]), bytes(flat[i + 1])) for i in range(0, len(flat), 2)]
         first = events[0][0] if events else seq + 1
@@ -343,11 +354,11 @@ class RedisBroker(RedisPresence, LinkedBroker[Link | ClusterLink]):
 
     async def ping(self) -> float:
         """Round trip of a PING on a command connection, in seconds."""
-        if self._client is None:
+        client = self._client
+        if client is None:
             raise self._not_started()
         started = time.perf_counter()
-        with self._converted("ping"):
-            await self._client.ping()
+        await self._read("ping", client.ping)
         return time.perf_counter() - started
 
     # -- helpers -------------------------------------------------------------------
@@ -360,12 +371,52 @@ class RedisBroker(RedisPresence, LinkedBroker[Link | ClusterLink]):
             raise self._not_started()
         return self._scripts[name]
 
+    async def _write(self, what: str, call: Callable[[], Awaitable[T]], events: int = 1) -> T:
+        """Run ``call`` once: sent and unanswered, it raises OutcomeUnknown (``events`` of them)."""
+        with Flight.track() as flight, self._converted(what, flight, events):
+            return await self._within_timeout(call)
+
+    async def _read(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        """Run ``call``, once more if its connection broke (one closed by a restart)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeouts[1]
+        with self._converted(what):
+            try:
+                return await self._within_timeout(call, deadline)
+            except RedisConnectionError as exc:
+                if loop.time() >= deadline:
+                    raise
+                log.debug("%s: Redis at %s: %s; trying once more", what, self.shown_url, exc)
+            return await self._within_timeout(call, deadline)
+
+    async def _within_timeout(
+        self, call: Callable[[], Awaitable[T]], deadline: float | None = None
+    ) -> T:
+        """``call`` bounded by ``command_timeout`` in all: pool wait, connect, round trip."""
+        if deadline is None:
+            deadline = asyncio.get_running_loop().time() + self._timeouts[1]
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await call()
+        except TimeoutError as exc:
+            if str(exc):
+                raise
+            raise TimeoutError(f"no answer within {self._timeouts[1]}s") from None
+
     @contextlib.contextmanager
-    def _converted(self, what: str) -> Iterator[None]:
-        """Redis' errors as ours, at the boundary: unreachable or refused."""
+    def _converted(
+        self, what: str, flight: Flight | None = None, events: int = 1
+    ) -> Iterator[None]:
+        """Redis' errors as ours, at the boundary: refused, unreachable, or sent and unanswered."""
         try:
             yield
         except _UNREACHABLE as exc:
+            if flight is not None and flight.unanswered:
+                raise OutcomeUnknown(
+                    f"{what}: sent to Redis at {self.shown_url}, no answer ({exc});"
+                    " it may have been stored",
+                    unknown=events,
+                ) from exc
             raise BrokerUnavailable(
                 f"{what}: Redis at {self.shown_url} is unreachable: {exc}"
             ) from exc

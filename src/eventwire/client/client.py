@@ -38,6 +38,7 @@ from eventwire.client.errors import (
     ServerError,
     SubscribeRefused,
     VersionsConflict,
+    publish_failed,
     refused_for_good,
 )
 from eventwire.client.publisher import Published, Sender
@@ -57,7 +58,7 @@ from eventwire.client.versions import (
 )
 from eventwire.codes import should_reconnect
 from eventwire.envelope import Event
-from eventwire.errors import ClientError, ConnectionLost, PublishFailed
+from eventwire.errors import ClientError, ConnectionLost
 from eventwire.protocol.frames import ERROR_TOPIC, SYSTEM_TOPIC, command_frame
 
 __all__ = ["Client", "ErrorHandler", "SocketPublisher", "TokenProvider"]
@@ -354,11 +355,15 @@ class Client:
         return SocketPublisher(self)
 
     async def publish_envelope(self, envelope: dict[str, Any]) -> Published:
-        """Publish one envelope with PUBLISH; PublishFailed carries the gateway's refusal."""
+        """Publish one envelope with PUBLISH; PublishFailed carries the gateway's refusal.
+
+        PublishOutcomeUnknown (a PublishFailed) when the gateway's broker did
+        not answer in time: the event may be stored, a retry may store it twice.
+        """
         answer = await self._command("PUBLISH", {"event": envelope})
         if answer.errors:
             error = answer.errors[0]
-            raise PublishFailed(error.code, error.message, dict(error.details))
+            raise publish_failed(error.code, error.message, error.details)
         reply = answer.payload if isinstance(answer.payload, dict) else {}
         return Published(str(reply.get("topic")), str(reply.get("event")), int(reply.get("seq", 0)))
 

@@ -7,6 +7,7 @@ catches everything the client raises::
     ├── ConnectionLost         (eventwire.errors) the WebSocket closed for good
     │   └── HandshakeForbidden the gateway answered the handshake with HTTP 403
     ├── PublishFailed          (eventwire.errors) the gateway refused a publish
+    │   └── PublishOutcomeUnknown  its broker did not answer in time: maybe stored
     ├── CommandFailed          the gateway answered a command with ERROR
     │   └── SubscribeRefused   one or more topics of a SUBSCRIBE were refused
     ├── RequestTimeout         no answer to a command in time
@@ -20,17 +21,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from eventwire.codes import should_reconnect
-from eventwire.errors import ClientError, ConnectionLost
+from eventwire.codes import ErrorCode, should_reconnect
+from eventwire.errors import ClientError, ConnectionLost, PublishFailed
 
 __all__ = [
     "CommandFailed",
     "GatewayUnreachable",
     "HandshakeForbidden",
+    "PublishOutcomeUnknown",
     "RequestTimeout",
     "ServerError",
     "SubscribeRefused",
     "VersionsConflict",
+    "publish_failed",
     "refused_for_good",
 ]
 
@@ -86,6 +89,25 @@ class SubscribeRefused(CommandFailed):
         self.refused: dict[str, ServerError] = {
             str(e.details["topic"]): e for e in errors if "topic" in e.details
         }
+
+
+class PublishOutcomeUnknown(PublishFailed):
+    """The gateway sent the event to its broker and got no answer in time (504).
+
+    Unlike other refusals, the event may have been stored, and delivered: a
+    retry may store it a second time. ``code`` is ``PUBLISH_OUTCOME_UNKNOWN``;
+    for a batch, ``details["published"]`` events are surely stored and the
+    ``details["unknown"]`` after them may be. A ``BROKER_UNAVAILABLE``
+    refusal, by contrast, stored nothing and is safe to retry.
+    """
+
+
+def publish_failed(
+    code: str, message: str, details: Mapping[str, Any] | None = None
+) -> PublishFailed:
+    """The exception for a refused publish: PublishOutcomeUnknown when its outcome is unknown."""
+    kind = PublishOutcomeUnknown if code == ErrorCode.PUBLISH_OUTCOME_UNKNOWN else PublishFailed
+    return kind(code, message, dict(details) if details is not None else None)
 
 
 class RequestTimeout(ClientError):

@@ -32,7 +32,7 @@ import orjson
 from pydantic import BaseModel
 
 from eventwire.catalog.modes import PayloadMode, update_payload
-from eventwire.client.errors import GatewayUnreachable
+from eventwire.client.errors import GatewayUnreachable, publish_failed
 from eventwire.errors import BrokerError, ProtocolError, PublishFailed
 
 __all__ = [
@@ -227,8 +227,11 @@ class Publisher(Sender):
     Pass ``http`` to share an ``httpx.AsyncClient`` (it is then not closed
     here); otherwise one is created with ``timeout`` and closed by
     ``aclose()`` or ``async with``. Raises ``PublishFailed`` with the
-    gateway's code (``VALIDATION_ERROR``, ``PAYLOAD_TOO_LARGE``, ...) and
-    ``GatewayUnreachable`` when the request never got an answer. ``api_key``
+    gateway's code (``VALIDATION_ERROR``, ``PAYLOAD_TOO_LARGE``, ...),
+    ``BROKER_UNAVAILABLE`` when nothing was stored (safe to retry), its
+    subclass ``PublishOutcomeUnknown`` when the gateway's broker did not
+    answer in time (the event may be stored: a retry may store it twice),
+    and ``GatewayUnreachable`` when the request never got an answer. ``api_key``
     is sent as ``Authorization: Bearer`` when the gateway requires keys.
     """
 
@@ -309,7 +312,7 @@ class InProcessPublisher(Sender):
         try:
             results = await self._sink.publish_many(events)
         except ProtocolError as exc:
-            raise PublishFailed(str(exc.code), exc.message, exc.details) from exc
+            raise publish_failed(str(exc.code), exc.message, exc.details) from exc
         except BrokerError as exc:
             raise PublishFailed("INTERNAL_ERROR", str(exc)) from exc
         return [Published(r.topic, r.event, r.seq) for r in results]
@@ -325,6 +328,6 @@ def _failure(response: httpx.Response) -> PublishFailed:
     """The gateway's ``{code, message, details}`` body as PublishFailed."""
     try:
         body = response.json()
-        return PublishFailed(body["code"], body["message"], body.get("details"))
+        return publish_failed(body["code"], body["message"], body.get("details"))
     except (ValueError, KeyError, TypeError):
         return PublishFailed(f"HTTP_{response.status_code}", response.text[:500])

@@ -37,13 +37,20 @@ from eventwire.brokers import (
     Broker,
     BrokerUnavailable,
     History,
+    OutcomeUnknown,
     Position,
     create_broker,
     publish_each,
 )
 from eventwire.codes import CloseCode, ErrorCode
 from eventwire.envelope import NewEvent, decode_new_event, encode_event, utc_now
-from eventwire.errors import BrokerError, ProtocolError, ValidationFailed, broker_unavailable
+from eventwire.errors import (
+    BrokerError,
+    ProtocolError,
+    ValidationFailed,
+    broker_unavailable,
+    publish_outcome_unknown,
+)
 from eventwire.protocol.frames import batch_error
 from eventwire.protocol.session import Clock, Limits
 from eventwire.server.catalog import CatalogService
@@ -491,6 +498,9 @@ class Gateway:
         try:
             try:
                 seqs = await self._store(encoded)
+            except OutcomeUnknown as exc:  # sent, unanswered: maybe stored, so not a 503
+                details = {"published": exc.published, "unknown": exc.unknown}
+                raise publish_outcome_unknown(exc, **details) from exc
             except BrokerUnavailable as exc:  # refused, never accepted and lost
                 raise broker_unavailable(exc, published=exc.published) from exc
             except BatchRefused as exc:  # the broker will not take it: no use retrying

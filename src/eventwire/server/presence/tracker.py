@@ -74,6 +74,8 @@ _CONCURRENCY = 32
 _ROUNDS = 3
 """Announce-and-check rounds per step before the rest waits for the next renewal."""
 _BACKOFF = (0.05, 2.0)
+_TRY_AGAIN = (ErrorCode.BROKER_UNAVAILABLE, ErrorCode.PUBLISH_OUTCOME_UNKNOWN)
+"""Refusals of an announcement that the broker's return may undo: publish it again then."""
 
 Announcement = tuple[Member, bool, str]
 """(member, joined, reason of a leave)."""
@@ -433,7 +435,7 @@ class PresenceTracker:
         try:
             await self._gateway.announce(presence_event(topic, member, joined, reason))
         except ProtocolError as exc:
-            if exc.code is ErrorCode.BROKER_UNAVAILABLE:
+            if exc.code in _TRY_AGAIN:  # not stored, or maybe: said again later, as before
                 raise BrokerUnavailable(exc.message) from exc
             self._refused(topic, "USER_JOINED" if joined else "USER_LEFT", exc)
             return False
