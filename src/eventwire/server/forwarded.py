@@ -31,7 +31,7 @@ class ClientAddresses:
 
     def client_of(self, peer: str | None, headers: Mapping[str, str]) -> str | None:
         """The client's address; ``headers`` with lower-case names."""
-        if peer is None or not self._is_trusted(peer):
+        if not self._trusted or peer is None or not self._is_trusted(peer):
             return peer
         chain = _forwarded_for(headers)
         for address in reversed(chain[-_MAX_HOPS:]):

@@ -412,7 +412,7 @@ class Gateway:
                 pending.set_result(False)
                 raise
             pending.set_result(True)
-        elif not await asyncio.shield(pending):
+        elif not (pending.result() if pending.done() else await asyncio.shield(pending)):
             raise BrokerUnavailable(f"asking the broker for {topic} failed; retry")
 
     def _present(self, topic: str, subscriber: Subscriber) -> None:

@@ -30,16 +30,15 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, cast
 
 import h11
-from websockets.datastructures import Headers as WsHeaders
-from websockets.http11 import Request as WsRequest
-from websockets.protocol import State
 
 from eventwire.auth.limits import Ticket
-from eventwire.codes import ErrorCode
+from eventwire.codes import ErrorCode, http_status
 from eventwire.errors import ProtocolError
 from eventwire.server.guard import HandshakeRefused, origin_of, token_from_query
+from eventwire.server.handshake import HandshakeInvalid, switching_protocols
 from eventwire.server.http_api import HttpRequest, HttpResponse
-from eventwire.server.ws_connection import FrameParser, WebSocketConnection
+from eventwire.server.pages import Headers
+from eventwire.server.ws_connection import WebSocketConnection
 
 if TYPE_CHECKING:
     from eventwire.server.gateway import Gateway
@@ -216,11 +215,12 @@ class HttpProtocol(asyncio.Protocol):
         )
         self._refuse(413, error)
 
-    def _refuse(self, status: int, error: ProtocolError) -> None:
+    def _refuse(self, status: int, error: ProtocolError, headers: Headers = ()) -> None:
         """Answer ``status`` with ``error`` (and the API's headers), then close."""
         request = self._request or HttpRequest("GET", "/")
         response = self._gateway.http_api.refuse(request, error)
-        self._answer_and_close(replace(response, status=status))
+        headers = (*response.headers, *headers)
+        self._answer_and_close(replace(response, status=status, headers=headers))
 
     # -- responding ------------------------------------------------------------------
 
@@ -328,36 +328,16 @@ class HttpProtocol(asyncio.Protocol):
     def _upgrade(self, event: h11.Request, request: HttpRequest) -> None:
         """Accept or refuse a WebSocket handshake; on 101, hand the socket over."""
         self._disarm_deadline()
-        transport = self._transport
-        assert transport is not None
         gateway = self._gateway
         # The target may carry ?token=: it is never logged, nor echoed in an answer.
         token = token_from_query(request.query)
-        ws = FrameParser(max_size=gateway.settings.max_frame, state=State.OPEN)
-        ticket: Ticket | None = None
-        if request.path != gateway.ws_path:
-            response = ws.reject(404, f"WebSockets are served on {gateway.ws_path}\n")
-        elif gateway.stopping:
-            response = ws.reject(503, "the gateway is shutting down\n")
-        else:
-            try:
-                origin = origin_of(
-                    [v.decode("latin-1") for k, v in event.headers if k == b"origin"]
-                )
-                ip = gateway.guard.client_addresses.client_of(self._peer, request.headers)
-                ticket = gateway.admit(origin, ip, token)
-            except HandshakeRefused as refusal:
-                response = ws.reject(refusal.status, refusal.message + "\n")
-            else:
-                response = ws.accept(_ws_request(event))
-        transport.write(response.serialize())
-        if response.status_code != 101:
-            gateway.guard.release(ticket)
-            transport.close()
+        try:
+            answer = self._handshake(event, request, token)
+        except (HandshakeInvalid, HandshakeRefused, ProtocolError) as refusal:
+            self._refuse_handshake(request, refusal)
             return
-        connection = WebSocketConnection(
-            gateway, transport, ws, gateway.write_batcher, ticket, token
-        )
+        transport, ticket = answer
+        connection = WebSocketConnection(gateway, transport, gateway.write_batcher, ticket, token)
         gateway.http_connections.discard(self)
         transport.set_protocol(connection)
         self._transport = None  # the socket is the WebSocket's now
@@ -366,7 +346,38 @@ class HttpProtocol(asyncio.Protocol):
         if leftover:  # frames the client sent right behind its handshake
             connection.data_received(bytes(leftover))
 
+    def _handshake(
+        self, event: h11.Request, request: HttpRequest, token: str | None
+    ) -> tuple[asyncio.Transport, Ticket]:
+        """Check the handshake and admit the connection; write the 101. Raises if refused."""
+        gateway, transport = self._gateway, self._transport
+        assert transport is not None
+        if request.path != gateway.ws_path:
+            raise ProtocolError(ErrorCode.NOT_FOUND, f"WebSockets are served on {gateway.ws_path}")
+        if gateway.stopping:
+            raise ProtocolError(ErrorCode.SHUTTING_DOWN, "the gateway is shutting down")
+        version = event.http_version.decode("ascii")
+        answer = switching_protocols(request.method, version, request.headers)
+        origin = origin_of([v.decode("latin-1") for k, v in event.headers if k == b"origin"])
+        ip = gateway.guard.client_addresses.client_of(self._peer, request.headers)
+        ticket = gateway.admit(origin, ip, token)
+        transport.write(answer)
+        return transport, ticket
 
+    def _refuse_handshake(
+        self, request: HttpRequest, refusal: HandshakeInvalid | HandshakeRefused | ProtocolError
+    ) -> None:
+        if isinstance(refusal, ProtocolError):
+            self._refuse(http_status(refusal.code), refusal)
+            return
+        if isinstance(refusal, HandshakeRefused):
+            self._refuse(refusal.status, ProtocolError(refusal.code, refusal.message))
+            return
+        code = _HANDSHAKE_CODES.get(refusal.status, ErrorCode.BAD_REQUEST)
+        self._refuse(refusal.status, ProtocolError(code, refusal.message), refusal.headers)
+
+
+_HANDSHAKE_CODES = {405: ErrorCode.METHOD_NOT_ALLOWED, 426: ErrorCode.UPGRADE_REQUIRED}
 _HEAD_ERRORS = {414: "request line too long", 431: "request head too large"}
 MAX_HEADERS = 100
 """Header lines of one request."""
@@ -387,14 +398,13 @@ def _head_status(event: h11.Request) -> int | None:
 
 
 def _http_request(event: h11.Request) -> HttpRequest:
+    """The request's head for the HTTP API: names in lower case, repeated values joined."""
     path, _, query = event.target.decode("latin-1").partition("?")
-    headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in event.headers}
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in event.headers.raw_items():
+        name, value = raw_name.lower().decode("latin-1"), raw_value.decode("latin-1")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
     return HttpRequest(event.method.decode("ascii"), path, headers, b"", query)
-
-
-def _ws_request(event: h11.Request) -> WsRequest:
-    headers = WsHeaders((k.decode("latin-1"), v.decode("latin-1")) for k, v in event.headers)
-    return WsRequest(event.target.decode("latin-1"), headers)
 
 
 def _content_length(event: h11.Request) -> int | None:

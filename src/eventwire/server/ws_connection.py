@@ -62,6 +62,8 @@ _SLICE = 1024
 """Bytes handed to the parser at once: the budget is checked between slices."""
 _TURN_BYTES = 16 * 1024
 """Bytes of one connection parsed per loop turn; the rest waits for the next turn."""
+_WS_LOG = logging.getLogger("eventwire.websocket")
+"""websockets' own logging (its closing handshake), under our name."""
 _STRIKES = 5
 """Times in a row a connection may run its frame budget dry before it is closed (4029)."""
 
@@ -118,6 +120,7 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
     __slots__ = (
         "_abort_timer",
         "_batcher",
+        "_blocked",
         "_budget",
         "_deaf",
         "_digesting",
@@ -144,7 +147,6 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
         self,
         gateway: Gateway,
         transport: asyncio.Transport,
-        ws: ServerProtocol,
         batcher: WriteBatcher,
         ticket: Ticket | None = None,
         token: str | None = None,
@@ -153,17 +155,18 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
         settings = gateway.settings
         now = gateway.clock.monotonic()
         self._transport = transport
-        self._ws = ws
+        self._ws: FrameParser | None = None
+        """The frame parser, while a frame is being read or the connection closes (``_parser``)."""
         self._batcher = batcher
         self._pending: list[bytes] = []
         self._pending_bytes = 0
         self._max_buffer = settings.max_outbound_buffer
         transport.set_write_buffer_limits(high=self._pace)
-        self._writable = asyncio.Event()
-        self._writable.set()
+        self._writable: asyncio.Event | None = None  # made by a paced replay that must wait
+        self._blocked = False  # the transport asked us to stop writing (pause_writing)
         self._text = True
         self._fragments: list[bytes] = []
-        self._inbox: deque[bytes] = deque()
+        self._inbox: deque[bytes] | None = None  # commands read, not yet carried out
         self._worker: asyncio.Task[None] | None = None
         self._abort_timer: asyncio.TimerHandle | None = None
         self._budget = FrameBudget(
@@ -198,7 +201,8 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
         self._closing = True
         self._pending.clear()
         self._inbound = b""
-        self._writable.set()  # a paced replay waiting for the peer: it ends
+        if self._writable is not None:
+            self._writable.set()  # a paced replay waiting for the peer: it ends
         for timer in (self._abort_timer, self._frame_timer):
             if timer is not None:
                 timer.cancel()
@@ -208,7 +212,7 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         self._inbound = b""  # a half-close without a close frame: what was left is moot
-        self._ws.receive_eof()
+        self._parser().receive_eof()
         self._flush()
         return None
 
@@ -220,8 +224,9 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
             self._pending.clear()  # the peer cannot take them; the close goes first
         self._closing = True
         self._gateway.metrics.disconnects.labels(str(code)).inc()
-        if self._ws.state is State.OPEN:
-            self._ws.send_close(code, reason)
+        ws = self._parser()
+        if ws.state is State.OPEN:
+            ws.send_close(code, reason)
             self._flush()
         self._end_soon()
 
@@ -289,7 +294,11 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
     async def _write_paced(self, message: Outbound) -> bool:
         if self._pending_bytes >= self._pace:  # a slice is queued: hand it over, let it drain
             self.write_pending()
-            await self._writable.wait()
+            if self._blocked and not self._closing:
+                if self._writable is None:
+                    self._writable = asyncio.Event()
+                self._writable.clear()
+                await self._writable.wait()
         if self._closing:
             return False
         self._queue(message.frame)
@@ -297,10 +306,12 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
 
     def pause_writing(self) -> None:
         """The transport holds more than ``_pace`` bytes the peer has not taken."""
-        self._writable.clear()
+        self._blocked = True
 
     def resume_writing(self) -> None:
-        self._writable.set()
+        self._blocked = False
+        if self._writable is not None:
+            self._writable.set()
 
     def heartbeat(self, now: float, deadline: float) -> None:
         """Ping the peer, or close it if it has not proved alive since ``deadline``."""
@@ -318,6 +329,8 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
     def _flush(self) -> None:
         """Write what the WebSocket protocol has to send, after the queued frames."""
         self.write_pending()
+        if self._ws is None:
+            return
         for chunk in self._ws.data_to_send():
             if chunk:
                 self._write(chunk)
@@ -345,10 +358,33 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
         self._inbound_at = min(at, end)
         self._watch_partial()
         self._steer_reading()
+        self._drop_idle_parser()
+
+    def _parser(self) -> FrameParser:
+        """The frame parser, made when a frame begins (or a close) and dropped when idle."""
+        if self._ws is None:
+            max_size = self._gateway.settings.max_frame
+            self._ws = FrameParser(max_size=max_size, state=State.OPEN, logger=_WS_LOG)
+        return self._ws
+
+    def _drop_idle_parser(self) -> None:
+        """Between whole messages an open connection has no parser state worth its memory:
+        an idle subscriber keeps none (about 1 KiB less each), the next frame makes one."""
+        ws = self._ws
+        if (
+            ws is not None
+            and ws.state is State.OPEN
+            and not ws.reader.buffer
+            and not ws.writes
+            and not self._fragments
+            and not self._closing
+        ):
+            self._ws = None
 
     def _held(self) -> bool:
         """Whether reading must wait: deaf, over budget, or too many commands queued."""
-        return self._deaf or self._throttled or len(self._inbox) >= _MAX_INBOX
+        inbox = self._inbox
+        return self._deaf or self._throttled or (inbox is not None and len(inbox) >= _MAX_INBOX)
 
     def _steer_reading(self) -> None:
         """Read from the socket only when nothing is left to parse and nothing holds us."""
@@ -366,7 +402,7 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
             self._transport.resume_reading()
 
     def _parse(self, data: bytes) -> None:
-        ws = self._ws
+        ws = self._parser()
         ws.receive_data(data)
         ping: Frame | None = None
         for frame in ws.events_received():
@@ -414,7 +450,8 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
 
     def _watch_partial(self) -> None:
         """Time an unfinished frame or fragmented message: ``frame_timeout`` from its start."""
-        if not (self._ws.reader.buffer or self._fragments) or self._deaf:
+        ws = self._ws
+        if not ((ws is not None and ws.reader.buffer) or self._fragments) or self._deaf:
             self._partial_since = None
             return
         if self._partial_since is None:
@@ -461,6 +498,8 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
             # RFC 6455 8.1: a text message that is not UTF-8 fails the connection.
             self.close(CloseCode.INVALID_DATA, "text frame is not UTF-8")
             return
+        if self._inbox is None:
+            self._inbox = deque()
         self._inbox.append(message)
         if self._worker is None:
             self._worker = asyncio.get_running_loop().create_task(self._work())
@@ -468,9 +507,10 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
     async def _work(self) -> None:
         """Carry out queued commands in order; the task ends when the inbox is empty."""
         try:
-            while self._inbox and not self._closing:
-                await self._handle(self._inbox.popleft())
-                if len(self._inbox) == _MAX_INBOX - 1 and not self._digesting:
+            inbox = self._inbox
+            while inbox and not self._closing:
+                await self._handle(inbox.popleft())
+                if len(inbox) == _MAX_INBOX - 1 and not self._digesting:
                     self._digest()  # room again: read on
         except (asyncio.CancelledError, WsProtocolError):
             raise
@@ -479,3 +519,5 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
             self.close(CloseCode.INTERNAL_ERROR, "internal error")
         finally:
             self._worker = None
+            if not self._inbox:
+                self._inbox = None  # an idle connection keeps no queue
