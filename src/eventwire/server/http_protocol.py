@@ -76,6 +76,7 @@ class HttpProtocol(asyncio.Protocol):
         self._answered = 0  # requests answered in this turn
         self._refusal: HttpResponse | None = None  # this request's answer, from its head
         self._lingering: int | None = None  # bytes discarded since the answer that ends us
+        self._received = 0  # bytes read since this request began (at least)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
@@ -121,6 +122,7 @@ class HttpProtocol(asyncio.Protocol):
         if self._lingering is not None:
             self._linger(data)
             return
+        self._received += len(data)
         self._h11.receive_data(data)
         self._advance()
 
@@ -175,7 +177,7 @@ class HttpProtocol(asyncio.Protocol):
         """A request's head arrived: refuse it, upgrade it, or get ready for its body."""
         self._request = request = _http_request(event)
         self._body = bytearray()
-        status = _head_status(event)
+        status = _head_status(event, long_lines=self._received > MAX_LINE)
         if status is not None:
             self._refuse(status, ProtocolError(ErrorCode.BAD_REQUEST, _HEAD_ERRORS[status]))
             return
@@ -271,6 +273,7 @@ class HttpProtocol(asyncio.Protocol):
         except h11.LocalProtocolError:  # the request's body was left unread
             transport.close()
             return False
+        self._received = len(self._h11.trailing_data[0])  # the next request's, read already
         self._arm_deadline()
         transport.resume_reading()
         return True
@@ -336,20 +339,20 @@ class HttpProtocol(asyncio.Protocol):
         except (HandshakeInvalid, HandshakeRefused, ProtocolError) as refusal:
             self._refuse_handshake(request, refusal)
             return
-        transport, ticket = answer
+        transport, ticket, switching = answer
         connection = WebSocketConnection(gateway, transport, gateway.write_batcher, ticket, token)
         gateway.http_connections.discard(self)
         transport.set_protocol(connection)
         self._transport = None  # the socket is the WebSocket's now
         leftover = self._h11.trailing_data[0]
-        connection.start()
+        connection.start(switching)
         if leftover:  # frames the client sent right behind its handshake
             connection.data_received(bytes(leftover))
 
     def _handshake(
         self, event: h11.Request, request: HttpRequest, token: str | None
-    ) -> tuple[asyncio.Transport, Ticket]:
-        """Check the handshake and admit the connection; write the 101. Raises if refused."""
+    ) -> tuple[asyncio.Transport, Ticket, bytes]:
+        """Check the handshake and admit the connection; the 101 to send. Raises if refused."""
         gateway, transport = self._gateway, self._transport
         assert transport is not None
         if request.path != gateway.ws_path:
@@ -360,9 +363,7 @@ class HttpProtocol(asyncio.Protocol):
         answer = switching_protocols(request.method, version, request.headers)
         origin = origin_of([v.decode("latin-1") for k, v in event.headers if k == b"origin"])
         ip = gateway.guard.client_addresses.client_of(self._peer, request.headers)
-        ticket = gateway.admit(origin, ip, token)
-        transport.write(answer)
-        return transport, ticket
+        return transport, gateway.admit(origin, ip, token), answer
 
     def _refuse_handshake(
         self, request: HttpRequest, refusal: HandshakeInvalid | HandshakeRefused | ProtocolError
@@ -383,16 +384,19 @@ MAX_HEADERS = 100
 """Header lines of one request."""
 
 
-def _head_status(event: h11.Request) -> int | None:
+def _head_status(event: h11.Request, *, long_lines: bool) -> int | None:
     """414 for a request line over MAX_LINE; 431 for a header line over it, or too many.
 
+    ``long_lines``: whether more than MAX_LINE bytes were read (else no line is longer).
     (The whole head fit MAX_HEAD, or h11 would have refused it.)
     """
-    if len(event.target) + len(event.method) + 10 > MAX_LINE:
-        return 414
     if len(event.headers) > MAX_HEADERS:
         return 431
-    if any(len(name) + len(value) + 2 > MAX_LINE for name, value in event.headers):
+    if not long_lines:
+        return None
+    if len(event.target) + len(event.method) + 10 > MAX_LINE:
+        return 414
+    if any(len(name) + len(value) + 2 > MAX_LINE for name, value in event.headers.raw_items()):
         return 431
     return None
 

@@ -47,7 +47,14 @@ from eventwire.server.hub import Outbound, text_frame
 if TYPE_CHECKING:
     from eventwire.server.gateway import Gateway
 
-__all__ = ["PING_FRAME", "FrameParser", "WebSocketConnection", "WriteBatcher"]
+__all__ = [
+    "PING_FRAME",
+    "FrameParser",
+    "ParserPool",
+    "WebSocketConnection",
+    "WriteBatcher",
+    "frame_size",
+]
 
 log = logging.getLogger("eventwire.connection")
 
@@ -58,14 +65,53 @@ _CLOSE_TIMEOUT = 2.0
 """Seconds a peer has to answer our close frame before the socket is aborted."""
 _MAX_INBOX = 32
 """Commands queued before reading pauses; the rate limit answers the rest."""
-_SLICE = 1024
-"""Bytes handed to the parser at once: the budget is checked between slices."""
 _TURN_BYTES = 16 * 1024
 """Bytes of one connection parsed per loop turn; the rest waits for the next turn."""
 _WS_LOG = logging.getLogger("eventwire.websocket")
 """websockets' own logging (its closing handshake), under our name."""
+_POOLED = 256
+"""Idle frame parsers kept for the next connections to read a frame."""
 _STRIKES = 5
 """Times in a row a connection may run its frame budget dry before it is closed (4029)."""
+
+
+def frame_size(data: bytes, at: int, max_payload: int) -> int | None:
+    """Bytes of the frame that starts at ``data[at]`` to hand the parser, None until whole.
+
+    RFC 6455 5.2: a 7-bit payload length, or 126 and 16 more bits, or 127
+    and 64 more; then a 4-byte masking key when the MASK bit is set. A
+    payload announced over ``max_payload`` counts as its header alone, so
+    that the parser sees it, and refuses it (1009), without our waiting
+    for bytes that would never be taken.
+    """
+    available = len(data) - at
+    if available < 2:
+        return None
+    first, second = data[at], data[at + 1]
+    if _refused_header(first, second):
+        return available  # the parser refuses it from its first bytes: no need to wait
+    length, lengths = second & 0x7F, 2
+    if length >= 126:
+        lengths += 2 if length == 126 else 8
+        if available < lengths:
+            return None
+        length = int.from_bytes(data[at + 2 : at + lengths], "big")
+    if length > max_payload:
+        return lengths  # all the parser reads before it refuses the frame
+    header = lengths + (4 if second & 0x80 else 0)
+    return header + length if available >= header else None
+
+
+_OPCODES = frozenset(int(opcode) for opcode in Opcode)
+
+
+def _refused_header(first: int, second: int) -> bool:
+    """Whether a client frame's first two bytes are refused whatever follows (RFC 6455 5.2, 5.5):
+    an RSV bit without an extension, a reserved opcode, no mask, a long or fragmented control."""
+    opcode = first & 0x0F
+    if first & 0x70 or opcode not in _OPCODES or not second & 0x80:
+        return True
+    return opcode >= 0x8 and (not first & 0x80 or second & 0x7F > 125)
 
 
 def _is_utf8(data: bytes) -> bool:
@@ -92,14 +138,45 @@ class FrameParser(ServerProtocol):
         super().recv_frame(frame)
 
 
-class WriteBatcher:
-    """Flushes, once per loop turn, every connection that queued frames in it."""
+class ParserPool:
+    """Idle frame parsers, handed from connection to connection.
 
-    __slots__ = ("_dirty", "_scheduled")
+    A parser between whole messages holds no state of its connection's, so
+    a connection that has nothing to read gives it back, and the next one
+    to receive a frame takes it: an idle subscriber costs no parser, and a
+    reconnect storm builds few.
+    """
+
+    __slots__ = ("_idle",)
+
+    def __init__(self) -> None:
+        self._idle: list[FrameParser] = []
+
+    def take(self, max_size: int) -> FrameParser:
+        idle = self._idle
+        while idle:
+            parser = idle.pop()
+            if parser.max_message_size == max_size:
+                return parser
+        return FrameParser(max_size=max_size, state=State.OPEN, logger=_WS_LOG)
+
+    def give(self, parser: FrameParser) -> None:
+        if len(self._idle) < _POOLED:
+            self._idle.append(parser)
+
+
+class WriteBatcher:
+    """Flushes, once per loop turn, every connection that queued frames in it.
+
+    It also holds the connections' shared ``ParserPool``: both are per loop.
+    """
+
+    __slots__ = ("_dirty", "_scheduled", "parsers")
 
     def __init__(self) -> None:
         self._dirty: list[WebSocketConnection] = []
         self._scheduled = False
+        self.parsers = ParserPool()
 
     def mark(self, connection: WebSocketConnection) -> None:
         self._dirty.append(connection)
@@ -190,8 +267,9 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
 
     # -- lifecycle -------------------------------------------------------------
 
-    def start(self) -> None:
-        """Called once the 101 response is written: greet the peer."""
+    def start(self, handshake: bytes) -> None:
+        """Answer the handshake (``handshake``: the 101) and greet the peer, in one write."""
+        self._queue(handshake)
         self._greet()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -211,10 +289,12 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
         self._release()
 
     def eof_received(self) -> bool | None:
-        self._inbound = b""  # a half-close without a close frame: what was left is moot
-        self._parser().receive_eof()
-        self._flush()
-        return None
+        """The peer ended its side; without a close frame first, that is the end (1006)."""
+        self._inbound = b""  # what was left unparsed is moot
+        if self._ws is not None:
+            self._ws.receive_eof()
+            self._flush()
+        return None  # asyncio closes the transport
 
     def close(self, code: int, reason: str = "") -> None:
         """Start the close handshake; abort the socket if the peer does not answer."""
@@ -348,37 +428,52 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
         self._digest()
 
     def _digest(self) -> None:
-        """Parse up to a turn's worth of what was read, a slice at a time, within budget."""
+        """Parse the whole frames read so far, within budget and a turn's worth of bytes.
+
+        Frames are handed to the parser one whole frame at a time, so that
+        each is paid for before it is parsed, and the parser is between
+        frames whenever we are done with it. What is left is the start of
+        an unfinished frame (read on), or frames for a later turn (paused).
+        """
         self._digesting = False
         inbound, at, end = self._inbound, self._inbound_at, len(self._inbound)
-        stop = at + _TURN_BYTES
-        while at < end and at < stop and not self._held():
-            self._parse(inbound[at : at + _SLICE])
-            at += _SLICE
-        self._inbound_at = min(at, end)
+        stop, more, ping = at + _TURN_BYTES, False, None
+        while at < end and not self._held():
+            size = frame_size(inbound, at, self._gateway.settings.max_frame)
+            if size is None or at + size > end:
+                break  # unfinished: wait for the rest
+            if at >= stop:
+                more = True  # whole frames are left: the next turn's
+                break
+            if not self._spend():
+                break
+            ping = self._parse(inbound[at : at + size]) or ping
+            at += size
+        self._inbound_at = at
+        self._answer(ping)
         self._watch_partial()
-        self._steer_reading()
+        self._steer_reading(more)
         self._drop_idle_parser()
 
     def _parser(self) -> FrameParser:
-        """The frame parser, made when a frame begins (or a close) and dropped when idle."""
+        """The frame parser, taken when a frame begins (or a close) and given back when idle."""
         if self._ws is None:
-            max_size = self._gateway.settings.max_frame
-            self._ws = FrameParser(max_size=max_size, state=State.OPEN, logger=_WS_LOG)
+            self._ws = self._batcher.parsers.take(self._gateway.settings.max_frame)
         return self._ws
 
     def _drop_idle_parser(self) -> None:
         """Between whole messages an open connection has no parser state worth its memory:
-        an idle subscriber keeps none (about 1 KiB less each), the next frame makes one."""
+        an idle subscriber keeps none (about 1 KiB less each), the next frame takes one."""
         ws = self._ws
         if (
             ws is not None
             and ws.state is State.OPEN
-            and not ws.reader.buffer
+            and not ws.reader.buffer  # whole frames only were fed: it is between two
             and not ws.writes
-            and not self._fragments
+            and not self._fragments  # its own record of a fragmented message is empty too
             and not self._closing
         ):
+            self._batcher.parsers.give(ws)
             self._ws = None
 
     def _held(self) -> bool:
@@ -386,27 +481,32 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
         inbox = self._inbox
         return self._deaf or self._throttled or (inbox is not None and len(inbox) >= _MAX_INBOX)
 
-    def _steer_reading(self) -> None:
-        """Read from the socket only when nothing is left to parse and nothing holds us."""
-        if self._inbound_at < len(self._inbound) or self._held():
+    def _steer_reading(self, more: bool) -> None:
+        """Read from the socket only while nothing holds us and no whole frame waits.
+
+        ``more``: whole frames are left for the next turn.
+        """
+        if more or self._held():
             if not self._paused:
                 self._paused = True
                 self._transport.pause_reading()
-            if not self._held() and not self._digesting:
-                self._digesting = True  # the rest of this read, on the next turn
+            if more and not self._held() and not self._digesting:
+                self._digesting = True
                 asyncio.get_running_loop().call_soon(self._digest)
             return
-        self._inbound, self._inbound_at = b"", 0
+        if self._inbound_at >= len(self._inbound):
+            self._inbound, self._inbound_at = b"", 0
         if self._paused and not self._transport.is_closing():
             self._paused = False
             self._transport.resume_reading()
 
-    def _parse(self, data: bytes) -> None:
+    def _parse(self, frame_bytes: bytes) -> Frame | None:
+        """Parse one whole frame and act on it; a ping is returned, to answer later."""
         ws = self._parser()
-        ws.receive_data(data)
+        ws.receive_data(frame_bytes)
         ping: Frame | None = None
         for frame in ws.events_received():
-            if not isinstance(frame, Frame) or not self._spend():
+            if not isinstance(frame, Frame):
                 continue
             if not self._fragments:
                 self._partial_since = None  # a frame ended, and no message is half-read
@@ -414,17 +514,22 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
                 ping = frame
             elif not self._closing:
                 self._frame(frame)
-        if ping is not None and ws.state is State.OPEN and not self._closing:
-            ws.send_pong(ping.data)  # RFC 6455 5.5.3: the latest ping only
-        self._flush()
         if ws.parser_exc is not None and not self._closing:
-            # websockets has already sent the close frame: 1009 for a frame
-            # over max_frame, 1002 for broken framing, 1007 for bad UTF-8.
+            # websockets has queued the close frame: 1009 for a frame over
+            # max_frame, 1002 for broken framing, 1007 for bad UTF-8.
             sent = ws.close_sent
             code = sent.code if sent is not None else CloseCode.PROTOCOL_ERROR
             self._gateway.metrics.disconnects.labels(str(code)).inc()
             self._closing = True
             self._end_soon()
+        return ping
+
+    def _answer(self, ping: Frame | None) -> None:
+        """Pong the latest ping of the turn (RFC 6455 5.5.3), then write what the parser owes."""
+        ws = self._ws
+        if ping is not None and ws is not None and ws.state is State.OPEN and not self._closing:
+            ws.send_pong(ping.data)
+        self._flush()
 
     def _spend(self) -> bool:
         """Pay for one frame; False when it must be ignored (the flood is being closed)."""
@@ -450,8 +555,8 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
 
     def _watch_partial(self) -> None:
         """Time an unfinished frame or fragmented message: ``frame_timeout`` from its start."""
-        ws = self._ws
-        if not ((ws is not None and ws.reader.buffer) or self._fragments) or self._deaf:
+        unfed = self._inbound_at < len(self._inbound)
+        if not (unfed or self._fragments) or self._deaf:
             self._partial_since = None
             return
         if self._partial_since is None:
