@@ -210,13 +210,26 @@ def delivery_latency(log: LatencyLog, chaos: Windows) -> dict[str, float]:
 
 
 def publish_recovery(
-    records: Iterable[PublishRecord], kind: str, resumed_at: float, until: float, normal: float
+    records: Iterable[PublishRecord],
+    kind: str,
+    resumed_at: float,
+    normal: float,
+    next_fault: float | None = None,
 ) -> Recovery:
-    """How long after ``resumed_at`` publishes (sent before ``until``) were back to normal."""
+    """How long after ``resumed_at`` publishes were back to normal.
+
+    Publishes sent within ``RECOVERY_HORIZON`` of it are watched; one still
+    unanswered when ``next_fault`` started belongs to that fault, not this one.
+    """
+    until = resumed_at + RECOVERY_HORIZON
+    if next_fault is not None:
+        until = min(until, next_fault)
     abnormal = [
         r
         for r in records
-        if resumed_at <= r.sent_at < until and (not r.accepted or r.latency > normal)
+        if resumed_at <= r.sent_at < until
+        and (not r.accepted or r.latency > normal)
+        and (next_fault is None or r.answered_at < next_fault)
     ]
     statuses = Counter(r.status for r in abnormal)
     if not abnormal:
@@ -254,9 +267,9 @@ def _recoveries(
     for window in windows:
         if window.resumed_at is None:
             continue
-        later = [s for s in starts if s > window.resumed_at]
-        until = min([window.resumed_at + RECOVERY_HORIZON, *later[:1]])
-        found.append(publish_recovery(records, window.kind, window.resumed_at, until, normal))
+        later = [start for start in starts if start > window.resumed_at]
+        following = later[0] if later else None
+        found.append(publish_recovery(records, window.kind, window.resumed_at, normal, following))
     return found
 
 

@@ -80,6 +80,8 @@ class _WireTopic:
     top: int = 0
     repeats: list[int] = field(default_factory=list)
     """The ``seq`` received twice, for the example written when the connection ends."""
+    late: list[tuple[int, int]] = field(default_factory=list)
+    """(seq, the higher one before it) of those out of order, likewise."""
 
 
 class SubscriberLedger:
@@ -194,7 +196,8 @@ class SubscriberLedger:
             self.counts["wire_repeats"] += 1
             wire.repeats.append(seq)
         elif seq < wire.top:
-            self.note("out_of_order", f"sub {self.sid}: {topic} seq {seq} after {wire.top}")
+            self.counts["out_of_order"] += 1
+            wire.late.append((seq, wire.top))
         wire.seen.add(seq)
         wire.top = max(wire.top, seq)
         self._silent_until(t)
@@ -227,16 +230,20 @@ class SubscriberLedger:
     # -- the rules -----------------------------------------------------------
 
     def _repeats_seen(self) -> None:
-        """One example per topic of the connection that ends, with what it had twice."""
+        """One example per topic of the connection that ends, of repeats and of disorder."""
         node = next((what for _, what in reversed(self.history) if what.startswith("conn")), "")
+        where = f"sub {self.sid} ({node})"
         for topic, wire in self._wire.items():
             if wire.repeats:
                 seqs = f"{min(wire.repeats)}-{max(wire.repeats)}"
-                example = (
-                    f"sub {self.sid} ({node}): {topic}: {len(wire.repeats)} seq twice ({seqs})"
-                )
+                example = f"{where}: {topic}: {len(wire.repeats)} seq twice ({seqs})"
                 self.note("wire_repeats", example, count=False)
                 wire.repeats.clear()
+            if wire.late:
+                first, top = wire.late[0]
+                example = f"{where}: {topic}: {len(wire.late)} seq late, from {first} after {top}"
+                self.note("out_of_order", example, count=False)
+                wire.late.clear()
 
     def _silent_until(self, t: float) -> None:
         """An event at ``t`` (or the end): the stretch since the last one may be a silence."""

@@ -146,6 +146,10 @@ def test_a_replay_repeating_a_live_event_is_a_wire_repeat_but_no_duplicate() -> 
     trace.connect(1.5, position=3, recovered=True)
     trace.events(1.6, 2, 3, 3)  # replayed 2 and 3, then 3 again live
     assert trace.judge() == CLEAN | {"wire_repeats": 1}
+    trace.sub.finish(1.7)
+    assert trace.sub.examples["wire_repeats"] == [
+        "sub 1 (connected to ): gift-list:1: 1 seq twice (3-3)"
+    ]
     assert trace.sub.counts["deduped"] == 1
 
 
@@ -167,6 +171,10 @@ def test_a_lower_seq_after_a_higher_one_is_out_of_order_and_lost() -> None:
     trace.accepted(1, 2, 3)
     trace.events(0.5, 1, 3, 2)
     assert trace.judge() == CLEAN | {"out_of_order": 1, "losses": 1}
+    trace.sub.closed(1.0, None, ours=True)
+    assert trace.sub.examples["out_of_order"] == [
+        "sub 1 (connected to ): gift-list:1: 1 seq late, from 2 after 3"
+    ]
 
 
 def test_one_publish_under_two_seqs_is_a_duplicate_after_dedup() -> None:
@@ -238,13 +246,23 @@ def test_publish_recovery_ends_with_the_last_abnormal_answer() -> None:
         PublishRecord(2, T, 100.2, 0.001, "503", "BROKER_UNAVAILABLE"),
         PublishRecord(3, T, 100.5, 0.02, "200", seq=1),
         PublishRecord(4, T, 101.5, 3.0, "200", seq=2),
-        PublishRecord(5, T, 120.0, 9.0, "200", seq=3),  # past ``until``
+        PublishRecord(5, T, 120.0, 9.0, "200", seq=3),  # past the horizon
     ]
-    recovery = publish_recovery(records, "broker-freeze", 100.0, 115.0, normal=0.1)
+    recovery = publish_recovery(records, "broker-freeze", 100.0, normal=0.1)
     assert recovery.seconds == pytest.approx(4.5)
     assert (recovery.abnormal, recovery.statuses) == (2, {"503": 1, "200": 1})
-    calm = publish_recovery(records[2:3], "broker-freeze", 100.0, 115.0, normal=0.1)
+    calm = publish_recovery(records[2:3], "broker-freeze", 100.0, normal=0.1)
     assert (calm.seconds, calm.abnormal) == (0.0, 0)
+
+
+def test_a_publish_failed_by_the_next_fault_is_not_this_ones() -> None:
+    records = [
+        PublishRecord(1, T, 100.5, 0.02, "200", seq=1),
+        PublishRecord(2, T, 105.9, 0.3, "error", "ConnectError"),  # its node was killed at 106
+        PublishRecord(3, T, 106.5, 0.001, "503", "BROKER_UNAVAILABLE"),
+    ]
+    recovery = publish_recovery(records, "broker-restart", 100.0, normal=0.1, next_fault=106.0)
+    assert (recovery.seconds, recovery.abnormal) == (0.0, 0)
 
 
 def test_delivery_latency_leaves_out_chaos_and_replays() -> None:
