@@ -121,9 +121,13 @@ class Findings:
     recovery_failed: Counter[str] = field(default_factory=Counter)
     silences: int = 0
     longest_silence: float = 0.0
+    silences_by_node: Counter[str] = field(default_factory=Counter)
+    """The node each silent subscriber was connected to when its silence began."""
     silence_examples: list[str] = field(default_factory=list)
     latency: dict[str, float] = field(default_factory=dict)
     publishes: Counter[str] = field(default_factory=Counter)
+    publish_rate: float = 0.0
+    """Publishes sent per second, first to last: the pace the soak actually kept."""
     publish_latency: dict[str, float] = field(default_factory=dict)
     normal_publish: float = 0.0
     recoveries: list[Recovery] = field(default_factory=list)
@@ -247,6 +251,9 @@ def publish_recovery(
 def _publish_figures(findings: Findings, publishes: PublishLedger, chaos: Windows) -> None:
     records = list(publishes.records.values())
     findings.publishes = Counter(r.status for r in records)
+    if len(records) > 1:
+        span = max(r.sent_at for r in records) - min(r.sent_at for r in records)
+        findings.publish_rate = (len(records) - 1) / span if span > 0 else 0.0
     calm = sorted(
         r.latency for r in records if r.accepted and not chaos.overlaps(r.sent_at, r.answered_at)
     )
@@ -302,11 +309,18 @@ def judge(
     findings.silences = len(quiet)
     findings.longest_silence = max((q.end - q.start for _, q in quiet), default=0.0)
     findings.silence_examples = [_silence(sid, q, origin) for sid, q in quiet[:20]]
+    findings.silences_by_node = Counter(_node_at(q) for _, q in quiet)
     findings.latency = delivery_latency(latencies, chaos_windows)
     _publish_figures(findings, publishes, chaos_windows)
     findings.recoveries = _recoveries(publishes, chaos, findings.normal_publish)
     _publish_fates(findings, publishes, seqs)
     return findings
+
+
+def _node_at(quiet: Silence) -> str:
+    """The node of the last connection made before the silence began."""
+    opened = [what for t, what in quiet.context if what[:4] == "conn" and t <= quiet.start]
+    return opened[-1].removeprefix("connected to ") if opened else "unknown"
 
 
 def _silence(sid: int, quiet: Silence, origin: float) -> str:

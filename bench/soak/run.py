@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -24,6 +25,7 @@ import httpx
 
 from bench.soak.accounting import Findings, judge
 from bench.soak.chaos import Chaos
+from bench.soak.http import HttpPool
 from bench.soak.ledger import ChaosWindow, LatencyLog, PublishLedger, SeqBook
 from bench.soak.logscan import LogFindings, scan
 from bench.soak.plan import SoakPlan
@@ -32,13 +34,12 @@ from bench.soak.publisher import Publisher
 from bench.soak.subscribers import Subscriber
 from bench.soak.wire import SubscriberLedger
 
-__all__ = ["RunResult", "soak"]
+__all__ = ["RunResult", "say", "soak"]
 
 _SUBSCRIBED_WITHIN = 60.0
 _STALL_PERIOD = 0.05
 _STALL = 0.25
 """The soak's own loop this late is a stall: the silences it causes are not the server's."""
-_LIMITS = httpx.Limits(max_connections=500, max_keepalive_connections=100)
 
 Interval = tuple[float, float]
 
@@ -100,11 +101,13 @@ class _Run:
         stop = asyncio.Event()
         tasks = [asyncio.create_task(sub.run(stop)) for sub in self.subscribers]
         try:
-            async with httpx.AsyncClient(trust_env=False, limits=_LIMITS) as http:
+            async with httpx.AsyncClient(trust_env=False) as http:
                 await _until(self._all_subscribed, _SUBSCRIBED_WITHIN)
+                say(f"{len(self.subscribers)} subscribers subscribed; publishing")
                 watch = asyncio.create_task(_watch_loop(stop, self.stalls))
                 try:
                     await self._load(http)
+                    say(f"published; {len(self.chaos)} faults; draining")
                     self.drained = await self._drain()
                 finally:
                     stop.set()
@@ -113,18 +116,23 @@ class _Run:
                 for ledger in self.ledgers:
                     ledger.finish(end)
         finally:
-            self.crashes = await _stop_all(stop, tasks)
+            self.crashes += await _stop_all(stop, tasks)
 
     async def _load(self, http: httpx.AsyncClient) -> None:
         plan = self.plan
+        pool = HttpPool()
         publisher = Publisher(
-            http, self.cluster.urls, plan.topic_names(), self.publishes,
+            pool, self.cluster.urls, plan.topic_names(), self.publishes,
             rate=plan.rate, timeout=plan.publish_timeout, rng=random.Random(plan.seed + 1),
         )  # fmt: skip
         chaos = Chaos(self.cluster, plan, random.Random(plan.seed + 2), http)
         self.chaos = chaos.windows
         self.origin = time.monotonic()
-        await asyncio.gather(publisher.run(plan.seconds), chaos.run(plan.seconds))
+        try:
+            await asyncio.gather(publisher.run(plan.seconds), chaos.run(plan.seconds))
+        finally:
+            pool.close()
+            self.crashes += publisher.crashes
 
     def _all_subscribed(self) -> bool:
         return all(c.first is not None for ledger in self.ledgers for c in ledger.cursors.values())
@@ -157,18 +165,23 @@ async def soak(broker: str, plan: SoakPlan, out: Path) -> RunResult:
         cluster = Cluster(broker, plan.nodes, Path(tmp))
         try:
             await cluster.start()
+            say(f"{broker} and {plan.nodes} nodes started")
             run = _Run(cluster, plan)
             await run.measure()
+            say("subscribers stopped")
         finally:
             await cluster.close()
             kept = cluster.keep_logs(folder)
+            say("servers stopped")
     _write_publishes(out / f"publishes-{broker}.csv", run.publishes, run.origin)
     logs = LogFindings()
     for path in kept:
         if path.name.startswith("node-"):
             logs.add(scan(path.stem, path.read_text(errors="replace")))
+    findings = run.judge()
+    say("judged")
     return RunResult(
-        broker, plan, run.judge(), logs, run.chaos, run.stalls, run.origin,
+        broker, plan, findings, logs, run.chaos, run.stalls, run.origin,
         time.monotonic() - started, run.drained, folder, run.crashes,
     )  # fmt: skip
 
@@ -182,6 +195,11 @@ def _write_publishes(path: Path, publishes: PublishLedger, origin: float) -> Non
             f"{r.n},{r.topic},{sent:.4f},{r.latency:.4f},{r.status},{r.detail},{r.seq or ''}"
         )
     path.write_text("\n".join(lines) + "\n")
+
+
+def say(what: str) -> None:
+    """Progress on stderr: a long run should show what it is doing."""
+    print(f"soak: {time.strftime('%H:%M:%S')} {what}", file=sys.stderr, flush=True)
 
 
 async def _until(condition: Callable[[], bool], timeout: float) -> float:

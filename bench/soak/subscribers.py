@@ -116,7 +116,9 @@ class Subscriber:
         try:
             while True:
                 timeout = None if self.calm.is_set() else max(0.0, drop_at - time.monotonic())
-                done, _ = await asyncio.wait({reader, stopping}, timeout=timeout)
+                done, _ = await asyncio.wait(
+                    {reader, stopping}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
                 if reader in done:
                     return False
                 if stopping in done:

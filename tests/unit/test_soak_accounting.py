@@ -220,6 +220,9 @@ def test_a_silence_outside_chaos_while_events_were_published() -> None:
     trace.accepted(3, at=4.5)
     trace.events(8.0, 3)  # 3 waited 3.5 s
     assert trace.judge()["silences"] == 1
+    found = judge(trace.publishes, [trace.sub], trace.latencies, trace.seqs, (), settle=1.0)
+    assert found.silences_by_node == {"": 1}  # the node ``connect`` named (none here)
+    assert found.longest_silence == pytest.approx(3.99)
 
 
 def test_a_silence_inside_a_chaos_window_is_not_counted() -> None:
