@@ -66,7 +66,13 @@ class HttpPool:
             conn.close()
         return response
 
+    def idle(self, url: str) -> int:
+        """How many connections to ``url``'s ``host:port`` wait for a request."""
+        parts = urlsplit(url)
+        return len(self._idle.get((parts.hostname or "127.0.0.1", parts.port or 80), []))
+
     def close(self) -> None:
+        """Close every connection, idle or busy (a busy request then fails)."""
         for conns in self._idle.values():
             for conn in conns:
                 conn.close()
