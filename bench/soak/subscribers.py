@@ -5,9 +5,11 @@ put on the wire. Each subscriber follows a few topics; every 5 to 20 s it
 drops its connection, half the time by aborting the TCP connection (no
 close frame: a phone losing its network), half the time with a clean close,
 and connects again to a random node, subscribing with ``since`` (its last
-position per topic). Connections the server closes, and nodes that refuse
-connections, are retried with a short backoff. Every frame goes into the
-subscriber's ``SubscriberLedger``, which keeps the client-side state.
+position per topic). After a close by the server or a failed connection it
+waits as eventwire's clients do, a full-jitter exponential backoff reset
+only by a connection that lasted (``_STABLE``), but capped at 2 s instead of
+30 so that the soak measures the server, not the backoff. Every frame goes
+into the subscriber's ``SubscriberLedger``, which keeps the client-side state.
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ _RESUBSCRIBE = 0.5
 _RESUBSCRIBES = 20
 _MAX_SESSIONS = 100_000
 """A bound on one subscriber's connections in a run (it makes one every few seconds)."""
+_BACKOFF = (0.1, 2.0)
+"""Initial and largest backoff, in seconds."""
+_STABLE = 5.0
+"""A connection that stayed open this long starts the backoff again from its initial delay."""
 
 
 class Subscriber:
@@ -61,27 +67,37 @@ class Subscriber:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Stay connected and subscribed until ``stop``."""
-        failures = 0
+        attempts = 0
         for _ in range(_MAX_SESSIONS):
             if stop.is_set():
                 return
-            nodes = self.nodes()
-            try:
-                if not nodes:
-                    raise ConnectionRefusedError("no node is up")
-                await self._session(*self.rng.choice(nodes), stop)
-                failures = 0
-            except ConnectionClosed:
-                failures = 0  # closed while subscribing: connect again at once
-            except (OSError, InvalidHandshake, TimeoutError) as exc:
-                failures += 1
-                self.ledger.counts["connect_failures"] += 1
-                self.ledger.counts[f"connect_failure_{type(exc).__name__}"] += 1
-                delay = min(1.0, 0.05 * 2 ** min(failures, 5)) * self.rng.uniform(0.5, 1.0)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
+            started = time.monotonic()
+            if await self._connect_once(stop):
+                attempts = 0  # our own drop: back at once, as after a network change
+                continue
+            if time.monotonic() - started >= _STABLE:
+                attempts = 0
+            initial, largest = _BACKOFF
+            delay = self.rng.uniform(0.0, min(largest, initial * 2 ** min(attempts, 10)))
+            attempts += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
 
-    async def _session(self, name: str, url: str, stop: asyncio.Event) -> None:
+    async def _connect_once(self, stop: asyncio.Event) -> bool:
+        """One connection to a random node, until it ends; whether we ended it."""
+        nodes = self.nodes()
+        try:
+            if not nodes:
+                raise ConnectionRefusedError("no node is up")
+            return await self._session(*self.rng.choice(nodes), stop)
+        except ConnectionClosed:
+            return False  # closed by the server while subscribing
+        except (OSError, InvalidHandshake, TimeoutError) as exc:
+            self.ledger.counts["connect_failures"] += 1
+            self.ledger.counts[f"connect_failure_{type(exc).__name__}"] += 1
+            return False
+
+    async def _session(self, name: str, url: str, stop: asyncio.Event) -> bool:
         async with connect(
             url,
             open_timeout=_OPEN_TIMEOUT,
@@ -106,6 +122,7 @@ class Subscriber:
                 received = ws.protocol.close_rcvd
                 code = None if received is None else received.code
                 self.ledger.closed(time.monotonic(), code, ours)
+        return ours
 
     async def _hold(
         self, ws: ClientConnection, reader: asyncio.Task[None], stop: asyncio.Event
