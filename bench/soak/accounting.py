@@ -240,8 +240,8 @@ def publish_recovery(
         return Recovery(kind, resumed_at, 0.0, 0, {})
     last = max(abnormal, key=lambda r: r.answered_at)
     worst = (
-        f"sent {last.sent_at - resumed_at:+.2f} s after, {last.status} {last.detail} "
-        f"in {last.latency:.2f} s"
+        f"sent {last.sent_at - resumed_at:+.2f} s after, "
+        f"{' '.join(filter(None, (last.status, last.detail)))} in {last.latency:.2f} s"
     )
     return Recovery(
         kind, resumed_at, last.answered_at - resumed_at, len(abnormal), dict(statuses), worst

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from bench.soak.run import RunResult
 
@@ -182,6 +183,14 @@ def _examples(result: RunResult) -> list[str]:
     return lines
 
 
+def _relative(path: Path) -> Path:
+    """``path`` from the current directory when under it (the repository for ``make soak``)."""
+    try:
+        return path.resolve().relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
 def markdown(results: list[RunResult], header: list[str]) -> str:
     """The whole report."""
     lines = [*header, "", "## Criteria", ""]
@@ -191,5 +200,5 @@ def markdown(results: list[RunResult], header: list[str]) -> str:
     lines += ["", "## Details"]
     for result in results:
         lines += ["", f"### {result.broker}", "", *_faults(result), *_examples(result)]
-        lines += ["", f"Logs: `{result.log_folder}`."]
+        lines += ["", f"Logs and every publish: `{_relative(result.log_folder.parent)}`."]
     return "\n".join(lines).rstrip() + "\n"
