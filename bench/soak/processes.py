@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.servers import DurableRedisProcess, GatewayProcess, NatsProcess
+from bench.servers import STARTUP, DurableRedisProcess, GatewayProcess, NatsProcess
 
 __all__ = ["Broker", "Cluster"]
 
@@ -47,9 +47,10 @@ class Cluster:
         url = self.broker.url
         self.nodes = [GatewayProcess(f"node-{i + 1}", url, workdir) for i in range(size)]
         self._frozen = False
+        self._starting: asyncio.Future[None] | None = None
 
     async def start(self) -> None:
-        await asyncio.to_thread(self.broker.start)
+        await self._start_broker()
         await asyncio.gather(*(node.start() for node in self.nodes))
 
     async def close(self) -> None:
@@ -58,6 +59,9 @@ class Cluster:
         for node in self.nodes:
             with contextlib.suppress(ProcessLookupError, OSError):
                 await node.stop()
+        if self._starting is not None:  # a start interrupted: its thread may still spawn it
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._starting), STARTUP + 1)
         self.broker.kill()
 
     def up(self) -> list[GatewayProcess]:
@@ -94,8 +98,13 @@ class Cluster:
         """SIGKILL the broker, start it again ``down`` s later on its files; when it answered."""
         self.broker.kill()
         await asyncio.sleep(down)
-        await asyncio.to_thread(self.broker.start)
+        await self._start_broker()
         return time.monotonic()
+
+    async def _start_broker(self) -> None:
+        """Start the broker in a thread (it blocks until the broker answers), cancel-safe."""
+        self._starting = asyncio.ensure_future(asyncio.to_thread(self.broker.start))
+        await asyncio.shield(self._starting)
 
     async def all_ready(self, http: httpx.AsyncClient, timeout: float) -> float | None:
         """Poll every node's ``/readyz`` until all say ready; when they did, or None."""
