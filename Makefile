@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit e2e js bench clean system-deps
+.PHONY: run test lint unit e2e js bench soak clean system-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ e2e: $(STAMP)
 
 bench: $(STAMP)  ## measure against a websockets.broadcast() baseline; writes docs/benchmarks.md
 	$(BIN)/python -m bench
+
+soak: $(STAMP)  ## chaos soak on Redis then NATS (SOAK_SECONDS, SOAK_BROKERS, SOAK_SEED); writes docs/soak.md
+	$(BIN)/python -m bench.soak --docs
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import shutil
-import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
+from bench import servers
 
-from tests.integration.serverproc import ServerProcess, require_binary, running
+from tests.integration.serverproc import require_binary, running
 
 __all__ = ["NatsProcess", "TcpProxy", "nats_proxy", "nats_server", "require_nats_server"]
 
@@ -35,41 +33,15 @@ def require_nats_server() -> str:
     )
 
 
-class NatsProcess(ServerProcess):
+class NatsProcess(servers.NatsProcess):
     """One ``nats-server -js`` on 127.0.0.1:``port``; ``start``/``kill`` may be repeated.
 
     JetStream keeps its files under ``workdir/store``: a restart after
     ``kill()`` finds them again, a restart after ``wipe()`` starts empty.
     """
 
-    name = "nats-server"
-
     def __init__(self, workdir: Path, port: int | None = None) -> None:
-        super().__init__(require_nats_server(), workdir, port)
-        self.store = workdir / "store"
-
-    @property
-    def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
-
-    def args(self) -> list[str]:
-        return [self.binary, "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.store)]
-
-    def wipe(self) -> None:
-        """Delete JetStream's files (only while stopped): the next start has lost every stream."""
-        assert self._process is None, "wipe() a stopped server"
-        shutil.rmtree(self.store, ignore_errors=True)
-
-    def answers(self) -> bool:
-        """Whether it accepts a connection and announces JetStream."""
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as conn:
-                line = conn.makefile("rb").readline()
-        except OSError:
-            return False
-        if not line.startswith(b"INFO "):
-            return False
-        return bool(json.loads(line[5:]).get("jetstream"))
+        super().__init__(workdir, port, binary=require_nats_server())
 
 
 class TcpProxy:
