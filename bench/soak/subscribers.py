@@ -204,6 +204,9 @@ class Subscriber:
             )
         elif topic == "error":
             self.ledger.counts[f"error_{payload.get('code')}"] += 1
+            request, details = data.get("entity_id", ""), payload.get("details") or {}
+            if request in self._asked and "topic" not in details:
+                return self._asked.pop(request)  # refused whole (BROKER_UNAVAILABLE): again, later
         elif topic != "system":
             self.ledger.event(now, str(topic), int(frame["seq"]), payload["n"], payload["t"])
         return []
