@@ -182,7 +182,7 @@ class HttpProtocol(asyncio.Protocol):
             self._refuse(status, ProtocolError(ErrorCode.BAD_REQUEST, _HEAD_ERRORS[status]))
             return
         if request.headers.get("upgrade", "").lower() == "websocket":
-            if _has_body(event):  # its bytes would be read as frames
+            if _has_body(request.headers):  # its bytes would be read as frames
                 error = ProtocolError(ErrorCode.BAD_REQUEST, "a WebSocket handshake has no body")
                 self._refuse(400, error)
             else:
@@ -190,12 +190,12 @@ class HttpProtocol(asyncio.Protocol):
             return
         refusal = self._gateway.http_api.precheck(request)
         if refusal is not None:
-            if _has_body(event):
+            if _has_body(request.headers):
                 self._answer_and_close(refusal)  # its body is never read
             else:
                 self._refusal = refusal  # answered at its end, right behind
             return
-        length = _content_length(event)
+        length = _content_length(request.headers)
         if length is not None and length > self._gateway.settings.max_http_body:
             self._too_large()
         elif self._h11.they_are_waiting_for_100_continue:
@@ -411,17 +411,13 @@ def _http_request(event: h11.Request) -> HttpRequest:
     return HttpRequest(event.method.decode("ascii"), path, headers, b"", query)
 
 
-def _content_length(event: h11.Request) -> int | None:
-    for name, value in event.headers:
-        if name == b"content-length":
-            with contextlib.suppress(ValueError):
-                return int(value)
-    return None
+def _content_length(headers: dict[str, str]) -> int | None:
+    try:
+        return int(headers["content-length"])
+    except (KeyError, ValueError):
+        return None
 
 
-def _has_body(event: h11.Request) -> bool:
+def _has_body(headers: dict[str, str]) -> bool:
     """Whether the request announces a body (h11 has checked that it frames one properly)."""
-    return any(
-        name == b"transfer-encoding" or (name == b"content-length" and value != b"0")
-        for name, value in event.headers
-    )
+    return "transfer-encoding" in headers or headers.get("content-length", "0") != "0"
