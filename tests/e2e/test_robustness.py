@@ -58,6 +58,26 @@ async def test_silent_peer_is_closed_by_heartbeat(start_gateway: StartGateway) -
         assert await peer.close_code(timeout=5) == 4002
 
 
+async def test_a_peer_that_pings_but_never_pongs_is_closed_by_heartbeat(
+    start_gateway: StartGateway,
+) -> None:
+    """Liveness is a pong or a whole message, not any byte: its own pings prove nothing."""
+    gateway = await start_gateway(heartbeat_interval=0.1, heartbeat_timeout=0.1)
+    async with await RawPeer.connect(gateway.ws_url) as peer:
+        peer.mute = True
+
+        async def ping_forever() -> None:
+            while True:
+                await peer.send_raw(Frame(Opcode.PING, b"alive?").serialize(mask=True))
+                await asyncio.sleep(0.02)  # a steady trickle of frames, never a pong
+
+        pinging = asyncio.create_task(ping_forever())
+        try:
+            assert await peer.close_code(timeout=5) == 4002
+        finally:
+            pinging.cancel()
+
+
 async def test_responsive_peer_survives_heartbeats(start_gateway: StartGateway) -> None:
     gateway = await start_gateway(heartbeat_interval=0.05, heartbeat_timeout=0.05)
     async with await open_ws(gateway) as ws:  # the websockets client answers pings
