@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from websockets.frames import Frame, Opcode
 
-from eventwire.server.ws_connection import frame_size
+from eventwire.server.client_frames import frame_size
 
 MAX = 65536
 

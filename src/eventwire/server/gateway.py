@@ -54,6 +54,7 @@ from eventwire.errors import (
 from eventwire.protocol.frames import batch_error
 from eventwire.protocol.session import Clock, Limits
 from eventwire.server.catalog import CatalogService
+from eventwire.server.client_frames import ParserPool
 from eventwire.server.config import Settings
 from eventwire.server.connection import ConnectionBase
 from eventwire.server.guard import Guard, HandshakeRefused
@@ -169,6 +170,8 @@ class Gateway:
         self.node_id = secrets.token_hex(8)
         """Names this node in what it sends other nodes (its own revocations come back)."""
         self.write_batcher = WriteBatcher()
+        self.parsers = ParserPool()
+        """Frame parsers between frames, shared by this gateway's WebSocket connections."""
         self.stopping = False
         self.started = False
         self.connections: set[Connection] = set()

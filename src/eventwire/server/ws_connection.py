@@ -1,13 +1,14 @@
 """A native WebSocket connection: websockets' Sans-I/O parser in, shared frames out.
 
-Inbound frames go through ``websockets.ServerProtocol`` (masking,
-fragmentation, the close handshake, the size limit) and then to the
-I/O-free Session. Reading is fair: a connection's bytes are parsed a slice
-at a time, at most ``_TURN_BYTES`` per loop turn, and every frame, control
-frames and fragments included, is paid for from its ``FrameBudget``. A
-connection over budget stops being read; one that keeps at it is closed.
-A frame (or fragmented message) must be finished within ``frame_timeout``,
-and only a pong or a whole message proves the peer alive.
+Inbound frames go through websockets' Sans-I/O parser (masking,
+fragmentation, the close handshake, the size limit; ``client_frames.py``)
+and then to the I/O-free Session. Reading is fair: a connection's frames
+are handed to the parser whole, at most ``_TURN_BYTES`` of them per loop
+turn, and each frame, control frames and fragments included, is paid for
+from its ``FrameBudget`` before it is parsed. A connection over budget
+stops being read; one that keeps at it is closed. A frame (or fragmented
+message) must be finished within ``frame_timeout``, and only a pong or a
+whole message proves the peer alive.
 
 Outbound events bypass the parser: the hub hands over a frame serialized
 once for every subscriber, and ``deliver`` queues it. Frames queued during
@@ -35,11 +36,11 @@ from typing import TYPE_CHECKING
 from websockets.exceptions import ProtocolError as WsProtocolError
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
-from websockets.server import ServerProtocol
 
 from eventwire.auth.limits import Ticket
 from eventwire.codes import CloseCode
 from eventwire.protocol.session import SessionState
+from eventwire.server.client_frames import FrameParser, frame_size
 from eventwire.server.connection import ConnectionBase
 from eventwire.server.frame_budget import FrameBudget
 from eventwire.server.hub import Outbound, text_frame
@@ -47,14 +48,7 @@ from eventwire.server.hub import Outbound, text_frame
 if TYPE_CHECKING:
     from eventwire.server.gateway import Gateway
 
-__all__ = [
-    "PING_FRAME",
-    "FrameParser",
-    "ParserPool",
-    "WebSocketConnection",
-    "WriteBatcher",
-    "frame_size",
-]
+__all__ = ["PING_FRAME", "WebSocketConnection", "WriteBatcher"]
 
 log = logging.getLogger("eventwire.connection")
 
@@ -67,51 +61,8 @@ _MAX_INBOX = 32
 """Commands queued before reading pauses; the rate limit answers the rest."""
 _TURN_BYTES = 16 * 1024
 """Bytes of one connection parsed per loop turn; the rest waits for the next turn."""
-_WS_LOG = logging.getLogger("eventwire.websocket")
-"""websockets' own logging (its closing handshake), under our name."""
-_POOLED = 256
-"""Idle frame parsers kept for the next connections to read a frame."""
 _STRIKES = 5
 """Times in a row a connection may run its frame budget dry before it is closed (4029)."""
-
-
-def frame_size(data: bytes, at: int, max_payload: int) -> int | None:
-    """Bytes of the frame that starts at ``data[at]`` to hand the parser, None until whole.
-
-    RFC 6455 5.2: a 7-bit payload length, or 126 and 16 more bits, or 127
-    and 64 more; then a 4-byte masking key when the MASK bit is set. A
-    payload announced over ``max_payload`` counts as its header alone, so
-    that the parser sees it, and refuses it (1009), without our waiting
-    for bytes that would never be taken.
-    """
-    available = len(data) - at
-    if available < 2:
-        return None
-    first, second = data[at], data[at + 1]
-    if _refused_header(first, second):
-        return available  # the parser refuses it from its first bytes: no need to wait
-    length, lengths = second & 0x7F, 2
-    if length >= 126:
-        lengths += 2 if length == 126 else 8
-        if available < lengths:
-            return None
-        length = int.from_bytes(data[at + 2 : at + lengths], "big")
-    if length > max_payload:
-        return lengths  # all the parser reads before it refuses the frame
-    header = lengths + (4 if second & 0x80 else 0)
-    return header + length if available >= header else None
-
-
-_OPCODES = frozenset(int(opcode) for opcode in Opcode)
-
-
-def _refused_header(first: int, second: int) -> bool:
-    """Whether a client frame's first two bytes are refused whatever follows (RFC 6455 5.2, 5.5):
-    an RSV bit without an extension, a reserved opcode, no mask, a long or fragmented control."""
-    opcode = first & 0x0F
-    if first & 0x70 or opcode not in _OPCODES or not second & 0x80:
-        return True
-    return opcode >= 0x8 and (not first & 0x80 or second & 0x7F > 125)
 
 
 def _is_utf8(data: bytes) -> bool:
@@ -122,61 +73,14 @@ def _is_utf8(data: bytes) -> bool:
     return True
 
 
-class FrameParser(ServerProtocol):
-    """websockets' server protocol, leaving pings to the connection to answer.
-
-    RFC 6455 5.5.3: an endpoint that has not yet answered earlier pings may
-    answer only the most recent one. The connection answers the last ping
-    of each slice it parses, so a burst of pings costs one pong, counted in
-    its outbound buffer like every other byte it is sent.
-    """
-
-    def recv_frame(self, frame: Frame) -> None:
-        if frame.opcode is Opcode.PING:
-            self.events.append(frame)
-            return
-        super().recv_frame(frame)
-
-
-class ParserPool:
-    """Idle frame parsers, handed from connection to connection.
-
-    A parser between whole messages holds no state of its connection's, so
-    a connection that has nothing to read gives it back, and the next one
-    to receive a frame takes it: an idle subscriber costs no parser, and a
-    reconnect storm builds few.
-    """
-
-    __slots__ = ("_idle",)
-
-    def __init__(self) -> None:
-        self._idle: list[FrameParser] = []
-
-    def take(self, max_size: int) -> FrameParser:
-        idle = self._idle
-        while idle:
-            parser = idle.pop()
-            if parser.max_message_size == max_size:
-                return parser
-        return FrameParser(max_size=max_size, state=State.OPEN, logger=_WS_LOG)
-
-    def give(self, parser: FrameParser) -> None:
-        if len(self._idle) < _POOLED:
-            self._idle.append(parser)
-
-
 class WriteBatcher:
-    """Flushes, once per loop turn, every connection that queued frames in it.
+    """Flushes, once per loop turn, every connection that queued frames in it."""
 
-    It also holds the connections' shared ``ParserPool``: both are per loop.
-    """
-
-    __slots__ = ("_dirty", "_scheduled", "parsers")
+    __slots__ = ("_dirty", "_scheduled")
 
     def __init__(self) -> None:
         self._dirty: list[WebSocketConnection] = []
         self._scheduled = False
-        self.parsers = ParserPool()
 
     def mark(self, connection: WebSocketConnection) -> None:
         self._dirty.append(connection)
@@ -458,7 +362,7 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
     def _parser(self) -> FrameParser:
         """The frame parser, taken when a frame begins (or a close) and given back when idle."""
         if self._ws is None:
-            self._ws = self._batcher.parsers.take(self._gateway.settings.max_frame)
+            self._ws = self._gateway.parsers.take(self._gateway.settings.max_frame)
         return self._ws
 
     def _drop_idle_parser(self) -> None:
@@ -473,7 +377,7 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
             and not self._fragments  # its own record of a fragmented message is empty too
             and not self._closing
         ):
-            self._batcher.parsers.give(ws)
+            self._gateway.parsers.give(ws)
             self._ws = None
 
     def _held(self) -> bool:
