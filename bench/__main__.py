@@ -21,7 +21,7 @@ from bench.attack_report import attack_problems, attack_table
 from bench.attacks import AttackPlan, measure_attacks
 from bench.cluster import ClusterPlan, measure_cluster
 from bench.cluster_report import cluster_table
-from bench.formatting import kib, spread
+from bench.formatting import spread
 from bench.procs import LOADGEN_CORE, BenchError, build_binary, raise_fd_limit
 from bench.report import Report, machine_facts
 from bench.scenarios import Burst, Memory, Plan, measure_server
@@ -81,8 +81,9 @@ def run_storm(plan: Plan) -> list[str]:
         memory = Memory(storm.clients, storm.trials)
         lines.append(
             f"{kind}: storm {spread(f'{storm.seconds:.2f} s', storm.each_s, 2)}, server CPU "
-            f"{storm.server_cpu_ms:.3f} ms per client, memory per connection "
-            f"{spread(kib(memory.kib_per_connection), memory.each_kib)}"
+            f"{spread(f'{storm.server_cpu_ms:.3f} ms', storm.each_cpu_ms, 3)} per client, "
+            f"memory per connection "
+            f"{spread(f'{memory.kib_per_connection:.2f} KiB', memory.each_kib, 2)}"
         )
         lines += [f"  {problem}" for problem in storm_problems(kind, storm)]
     (OUT / "storm.json").write_text(json.dumps(found, indent=2) + "\n")

@@ -8,7 +8,7 @@ import textwrap
 from bench.scenarios import Fanout, Latency
 from bench.storm import Storm
 
-__all__ = ["busy", "count", "kib", "ms", "rates", "ratio", "spread", "wrap"]
+__all__ = ["busy", "count", "ms", "rates", "ratio", "spread", "wrap"]
 
 
 def busy(run: Fanout | Latency | Storm) -> str:
@@ -33,10 +33,6 @@ def spread(median: str, each: list[float], digits: int = 1) -> str:
 
 def ms(value: float) -> str:
     return f"{value:.1f} ms" if value >= 1 else f"{value:.2f} ms"
-
-
-def kib(value: float) -> str:
-    return f"{value:.1f} KiB"
 
 
 def count(n: int, noun: str) -> str:

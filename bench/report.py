@@ -18,7 +18,7 @@ from bench.attack_report import attack_problems, attack_section
 from bench.attacks import Attacks
 from bench.cluster import ClusterResults
 from bench.cluster_report import cluster_problems, cluster_section
-from bench.formatting import busy, count, kib, ms, rates, ratio, spread, wrap
+from bench.formatting import busy, count, ms, rates, ratio, spread, wrap
 from bench.scenarios import Burst, Fanout, Latency, Plan, ServerResults
 from bench.storm import Storm
 
@@ -120,12 +120,8 @@ class Report:
                 ms,
             ),
             self._storm_row(b.storm, e.storm),
-            self._row(
-                "server CPU time per client in the storm (lower is better)",
-                b.storm.server_cpu_ms,
-                e.storm.server_cpu_ms,
-                ms,
-            ),
+            f"| server CPU time per client in the storm (lower is better) | {self._cpu(b.storm)} "
+            f"| {self._cpu(e.storm)} | {ratio(e.storm.server_cpu_ms, b.storm.server_cpu_ms)} |",
             f"| memory per idle connection, {plan.large:,} subscribed (lower is better) "
             f"| {self._memory(b)} | {self._memory(e)} "
             f"| {ratio(e.memory.kib_per_connection, b.memory.kib_per_connection)} |",
@@ -141,9 +137,12 @@ class Report:
             f"| {ratio(ew.seconds, base.seconds)} |"
         )
 
+    def _cpu(self, storm: Storm) -> str:
+        return spread(f"{storm.server_cpu_ms:.3f} ms", storm.each_cpu_ms, digits=3)
+
     def _memory(self, results: ServerResults) -> str:
         memory = results.memory
-        return spread(kib(memory.kib_per_connection), memory.each_kib)
+        return spread(f"{memory.kib_per_connection:.2f} KiB", memory.each_kib, digits=2)
 
     def cpu_table(self) -> list[str]:
         rows = [

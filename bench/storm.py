@@ -60,6 +60,15 @@ class Storm:
     def each_s(self) -> list[float]:
         return [float(trial["storm_s"]) for trial in self.trials]
 
+    @property
+    def each_cpu_ms(self) -> list[float]:
+        return [_cpu_ms(trial) for trial in self.trials]
+
+
+def _cpu_ms(trial: dict[str, Any]) -> float:
+    """The server's CPU time per acknowledged client in one storm."""
+    return 1000 * float(trial["server_cpu_s"]) / max(1, int(trial["acked"]))
+
 
 def kernel_counters() -> dict[str, int]:
     """The machine's TcpExt counters of dropped and retransmitted SYNs (/proc/net/netstat)."""
@@ -103,14 +112,11 @@ def measure_storm(kind: str, plan: StormPlan, loadgen: Path, out: Path) -> Storm
     trials = [
         _trial(kind, plan, loadgen, out / f"{kind}-storm-{i + 1}") for i in range(plan.trials)
     ]
-    acked = [max(1, int(trial["acked"])) for trial in trials]
     return Storm(
         clients=plan.clients,
         concurrency=plan.concurrency,
         seconds=statistics.median(float(t["storm_s"]) for t in trials),
-        server_cpu_ms=statistics.median(
-            1000 * float(t["server_cpu_s"]) / n for t, n in zip(trials, acked, strict=True)
-        ),
+        server_cpu_ms=statistics.median(_cpu_ms(trial) for trial in trials),
         loadgen_cpu_pct=max(float(t["cpu_pct"]) for t in trials),
         server_core_busy_pct=statistics.median(float(t["server_core_busy_pct"]) for t in trials),
         server_user_pct=statistics.median(float(t["server_user_pct"]) for t in trials),
