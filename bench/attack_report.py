@@ -78,11 +78,14 @@ def _method(a: Attacks) -> list[str]:
         "budget (`frame_rate` 200/s, `frame_burst` 400) and closes one that keeps at it "
         "(4029), and the flooder then reconnects at once, so the flood lasts the whole "
         f"window. {count(plan.trials, 'window')} of each, on one fresh gateway per kind of "
-        "frame, after a second of probes not counted; the p99 is of every sample of those "
-        "windows, the trials' own p99s in brackets. A probe sends nothing while its request "
-        "is unanswered, so a sample longer than the interval also counts the requests it "
-        "held back, as HdrHistogram corrects coordinated omission. The goal is a p99 at most "
-        "twice the one alone. The baseline is not attacked: it has no frame budget to measure.",
+        "frame, each after a second of probes not counted. The figure is the median of the "
+        "windows' p99s, their range in brackets: a stall of the machine (another process on "
+        "a shared core) spoils one window, one the flood causes shows in every flooded "
+        "window; results.json also has the p99 of all samples pooled. A probe sends nothing "
+        "while its request is unanswered, so a sample longer than the interval also counts "
+        "the requests it held back, as HdrHistogram corrects coordinated omission. The goal "
+        "is a p99 at most twice the one alone. The baseline is not attacked: it has no frame "
+        "budget to measure.",
         *(_flood_note(flood, max(float(t["cpu_pct"]) for t in flood.trials)) for flood in a.floods),
         f"**A never-reading pinger**: one connection with a {plan.pinger_rcvbuf:,}-byte "
         f"`SO_RCVBUF` writes pings of {plan.pinger_payload} bytes (the most a control frame "
