@@ -6,11 +6,12 @@ import math
 import textwrap
 
 from bench.scenarios import Fanout, Latency
+from bench.storm import Storm
 
-__all__ = ["busy", "count", "kib", "ms", "rates", "ratio", "wrap"]
+__all__ = ["busy", "count", "ms", "rates", "ratio", "spread", "wrap"]
 
 
-def busy(run: Fanout | Latency) -> str:
+def busy(run: Fanout | Latency | Storm) -> str:
     return f"{run.server_core_busy_pct:.0f}% (Python {run.server_user_pct:.0f}%)"
 
 
@@ -25,12 +26,13 @@ def rates(run: Fanout) -> str:
     return f"{run.deliveries_per_s:,.0f} ({low}k-{high}k)"
 
 
+def spread(median: str, each: list[float], digits: int = 1) -> str:
+    """A median with the range of the trials it is the median of."""
+    return f"{median} ({min(each):.{digits}f}-{max(each):.{digits}f})"
+
+
 def ms(value: float) -> str:
     return f"{value:.1f} ms" if value >= 1 else f"{value:.2f} ms"
-
-
-def kib(value: float) -> str:
-    return f"{value:.1f} KiB"
 
 
 def count(n: int, noun: str) -> str:

@@ -15,6 +15,18 @@
  *   PUBLISHERS (default 1) publisher connections take the batches in turn,
  *   as the many publishers of a real deployment would.
  *
+ * usage: loadgen storm eventwire|baseline PORT CONNS CONCURRENCY TIMEOUT_S
+ *   A reconnect storm: CONNS clients connect at once, at most CONCURRENCY
+ *   of them between connect() and their acknowledgement at a time (the
+ *   kernel drops a SYN once the listen backlog is full, and a dropped SYN
+ *   costs a second), and it prints
+ *     STORM {json}
+ *   timed from the first connect() to the last acknowledgement. A client is
+ *   acknowledged once, after the handshake, the gateway's CONNECTED has
+ *   arrived, its SUBSCRIBE was sent and SUBSCRIBED came back (the
+ *   baseline: its "registered" frame). The clients stay open, idle, until
+ *   "quit" on stdin.
+ *
  * It opens CONNS subscribers and the publishers, then prints
  *   READY {json}
  * and reads commands on stdin, one per line, answering each with one line
@@ -78,6 +90,7 @@ typedef struct {
     uint8_t publisher;
     uint8_t want_out;
     uint8_t in_fragment;
+    uint8_t subscribe_sent;   /* a storm client sends SUBSCRIBE once CONNECTED has come */
     uint8_t *in;              /* bytes carried over to the next read */
     size_t in_len, in_cap;
     uint8_t *out;             /* bytes the kernel did not take yet */
@@ -87,6 +100,7 @@ typedef struct {
     uint64_t received;        /* events received in the current phase */
     int64_t *sent;            /* a publisher's requests awaiting their responses: send times */
     uint64_t sent_head, sent_tail;
+    int64_t opened_ns;        /* when connect() was called */
 } conn_t;
 
 static enum mode g_mode;
@@ -111,6 +125,11 @@ static int g_stdin_eof;
 static uint32_t g_rng = 2463534242u;
 static int64_t *g_acks;
 static size_t g_nacks;
+static int g_storm;           /* storm mode: SUBSCRIBE waits for CONNECTED, acks are timed */
+static int64_t *g_acked_at;   /* storm: when each acknowledged client was acknowledged */
+static int64_t *g_took;       /* storm: each acknowledged client's connect() to acknowledgement */
+static size_t g_nacked;
+static int g_max_pending = MAX_PENDING; /* clients between connect() and their ack, at most */
 
 /* Connection i's port: subscribers and publishers each spread over the ports. */
 static int port_of(int i) {
@@ -252,6 +271,7 @@ static void open_one(int i) {
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     c->fd = fd;
     c->state = CONNECTING;
+    c->opened_ns = now_ns();
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT};
     ev.data.u32 = (uint32_t)i;
     c->want_out = 1;
@@ -312,10 +332,17 @@ static void on_message(conn_t *c, const uint8_t *p, size_t n, int64_t now) {
     }
     /* WAIT_ACK: the gateway answers SUBSCRIBED (after CONNECTED); the baseline "registered". */
     const char *ack = g_mode == EVENTWIRE ? "\"SUBSCRIBED\"" : "\"registered\"";
-    if (memmem(p, n, ack, strlen(ack))) {
+    if (g_mode == EVENTWIRE && !c->subscribe_sent && memmem(p, n, "\"CONNECTED\"", 11)) {
+        c->subscribe_sent = 1;
+        send_frame(c, 0x1, SUBSCRIBE_CMD, strlen(SUBSCRIBE_CMD));
+    } else if (memmem(p, n, ack, strlen(ack))) {
         c->state = OPEN;
         g_subs_open++;
         g_opening--;
+        if (g_acked_at) {
+            g_acked_at[g_nacked] = now;
+            g_took[g_nacked++] = now - c->opened_ns;
+        }
     } else if (memmem(p, n, "\"ERROR\"", 7)) {
         fprintf(stderr, "loadgen: subscribe refused: %.*s\n", (int)(n > 300 ? 300 : n), p);
         conn_close(c, 0);
@@ -440,7 +467,10 @@ static size_t consume(conn_t *c, const uint8_t *p, size_t len, int64_t now) {
             c->state = OPEN;
         } else {
             c->state = WAIT_ACK;
-            if (g_mode == EVENTWIRE) send_frame(c, 0x1, SUBSCRIBE_CMD, strlen(SUBSCRIBE_CMD));
+            if (g_mode == EVENTWIRE && !g_storm) { /* pipelined, ahead of CONNECTED */
+                c->subscribe_sent = 1;
+                send_frame(c, 0x1, SUBSCRIBE_CMD, strlen(SUBSCRIBE_CMD));
+            }
         }
         return head + parse_frames(c, p + head, len - head, now);
     }
@@ -729,11 +759,11 @@ static void run_rate(uint64_t events, double per_second, double timeout_s) {
 
 /* ---- setup and commands ------------------------------------------------- */
 
-static void open_all(double timeout_s) {
-    int64_t start = now_ns(), deadline = start + (int64_t)(timeout_s * 1e9);
+/* Open every subscriber, at most g_max_pending at a time, and the publishers, until deadline. */
+static void open_until(int64_t deadline) {
     for (int i = g_nsubs; i < g_nconns; i++) open_one(i); /* the publishers */
     while (now_ns() < deadline) {
-        while (g_next_to_open < g_nsubs && g_opening < MAX_PENDING) open_one(g_next_to_open++);
+        while (g_next_to_open < g_nsubs && g_opening < g_max_pending) open_one(g_next_to_open++);
         int pubs_done = 1;
         for (int i = g_nsubs; i < g_nconns; i++) pubs_done &= g_conns[i].state >= OPEN;
         if (g_subs_open + g_subs_failed >= g_nsubs && pubs_done) break;
@@ -742,10 +772,53 @@ static void open_all(double timeout_s) {
     for (int i = 0; i < g_nsubs; i++)
         if (g_conns[i].state != OPEN && g_conns[i].state != CLOSED) conn_close(&g_conns[i], 0);
     for (int i = g_next_to_open; i < g_nsubs; i++) g_subs_failed++;
+}
+
+static void open_all(double timeout_s) {
+    int64_t start = now_ns();
+    open_until(start + (int64_t)(timeout_s * 1e9));
     printf("READY {\"subscribers\":%d,\"failed\":%d,\"publisher\":%s,\"publishers\":%d,"
            "\"connect_s\":%.3f}\n",
            g_subs_open, g_subs_failed, publishers_open() == g_npubs ? "true" : "false",
            publishers_open(), (double)(now_ns() - start) / 1e9);
+}
+
+/* Seconds from start to the acknowledgement of the q-th fraction of clients (acks are in order). */
+static double acked_by_s(int64_t start, double q) {
+    if (!g_nacked) return -1;
+    size_t k = (size_t)(q * (double)(g_nacked - 1) + 0.5);
+    return (double)(g_acked_at[k] - start) / 1e9;
+}
+
+/* A reconnect storm: every client at once, timed from the first connect() to the last ack. */
+static void run_storm(double timeout_s) {
+    g_acked_at = malloc((size_t)g_nsubs * sizeof *g_acked_at);
+    g_took = malloc((size_t)g_nsubs * sizeof *g_took);
+    if (!g_acked_at || !g_took) die("malloc storm");
+    memset(g_close_codes, 0, sizeof g_close_codes);
+    double cpu = cpu_seconds();
+    int64_t start = now_ns();
+    open_until(start + (int64_t)(timeout_s * 1e9));
+    int64_t end = now_ns();
+    double wall = (double)(end - start) / 1e9;
+    cpu = cpu_seconds() - cpu;
+    double storm = g_nacked ? (double)(g_acked_at[g_nacked - 1] - start) / 1e9 : -1;
+    qsort(g_took, g_nacked, sizeof *g_took, cmp_i64);
+    printf("STORM {\"clients\":%d,\"acked\":%zu,\"failed\":%d,\"concurrency\":%d,"
+           "\"storm_s\":%.6f,\"half_acked_s\":%.6f,\"p99_acked_s\":%.6f,"
+           "\"took_p50_ms\":%.3f,\"took_p99_ms\":%.3f,\"took_max_ms\":%.3f,"
+           "\"wall_s\":%.6f,\"cpu_s\":%.6f,\"cpu_pct\":%.1f,\"close_codes\":{",
+           g_nsubs, g_nacked, g_subs_failed, g_max_pending, storm, acked_by_s(start, 0.5),
+           acked_by_s(start, 0.99), percentile_ms(g_took, g_nacked, 0.5),
+           percentile_ms(g_took, g_nacked, 0.99), percentile_ms(g_took, g_nacked, 1.0), wall, cpu,
+           wall > 0 ? 100 * cpu / wall : 0);
+    int first = 1;
+    for (int code = 0; code < MAX_CODE; code++) {
+        if (!g_close_codes[code]) continue;
+        printf("%s\"%d\":%llu", first ? "" : ",", code, (unsigned long long)g_close_codes[code]);
+        first = 0;
+    }
+    printf("}}\n");
 }
 
 /* Abortive close: no TIME_WAIT, so later runs find free ephemeral ports. */
@@ -786,24 +859,43 @@ static int next_line(char *line, size_t cap) {
     return 1;
 }
 
-int main(int argc, char **argv) {
-    if (argc != 5 && argc != 6) {
-        fprintf(stderr, "usage: loadgen eventwire|baseline PORT[,PORT...] CONNS CONNECT_TIMEOUT_S "
-                        "[PUBLISHERS]\n");
-        return 2;
-    }
-    g_npubs = argc == 6 ? atoi(argv[5]) : 1;
-    if (g_npubs < 1 || g_npubs > MAX_PUBS) {
-        fprintf(stderr, "loadgen: 1 to %d publishers\n", MAX_PUBS);
-        return 2;
-    }
-    g_mode = strcmp(argv[1], "baseline") == 0 ? BASELINE : EVENTWIRE;
-    for (char *p = argv[2]; g_nports < MAX_PORTS;) {
+static void usage(void) {
+    fprintf(stderr, "usage: loadgen eventwire|baseline PORT[,PORT...] CONNS CONNECT_TIMEOUT_S "
+                    "[PUBLISHERS]\n"
+                    "       loadgen storm eventwire|baseline PORT CONNS CONCURRENCY TIMEOUT_S\n");
+    exit(2);
+}
+
+static void parse_ports(char *list) {
+    for (char *p = list; g_nports < MAX_PORTS;) {
         g_ports[g_nports++] = atoi(p);
         char *comma = strchr(p, ',');
         if (!comma) break;
         p = comma + 1;
     }
+}
+
+int main(int argc, char **argv) {
+    double timeout_s;
+    if (argc >= 2 && strcmp(argv[1], "storm") == 0) {
+        if (argc != 7) usage();
+        g_storm = 1;
+        g_npubs = 0;
+        g_max_pending = atoi(argv[5]);
+        timeout_s = atof(argv[6]);
+        argv++; /* MODE PORT CONNS from here on, as in the other usage */
+    } else {
+        if (argc != 5 && argc != 6) usage();
+        g_npubs = argc == 6 ? atoi(argv[5]) : 1;
+        timeout_s = atof(argv[4]);
+        if (g_npubs < 1 || g_npubs > MAX_PUBS) {
+            fprintf(stderr, "loadgen: 1 to %d publishers\n", MAX_PUBS);
+            return 2;
+        }
+    }
+    if (g_max_pending < 1) usage();
+    g_mode = strcmp(argv[1], "baseline") == 0 ? BASELINE : EVENTWIRE;
+    parse_ports(argv[2]);
     g_acks = malloc(MAX_ACKS * sizeof *g_acks);
     if (!g_acks) die("malloc acks");
     g_nsubs = atoi(argv[3]);
@@ -824,7 +916,10 @@ int main(int argc, char **argv) {
     struct epoll_event ev = {.events = EPOLLIN};
     ev.data.u32 = UINT32_MAX;
     if (epoll_ctl(g_epfd, EPOLL_CTL_ADD, 0, &ev) < 0) die("epoll_ctl stdin");
-    open_all(atof(argv[4]));
+    if (g_storm)
+        run_storm(timeout_s);
+    else
+        open_all(timeout_s);
     char line[512];
     for (;;) {
         while (next_line(line, sizeof line))

@@ -1,4 +1,4 @@
-"""Child processes of the benchmark: the servers under test, Redis and the C load generator.
+"""Child processes of the benchmark: the servers under test, Redis and the C programs.
 
 Every wait here has a deadline and every child is killed on the way out, so a
 hung server or load generator fails the run instead of hanging it.
@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -29,13 +29,15 @@ __all__ = [
     "LoadGen",
     "Redis",
     "Server",
-    "build_loadgen",
+    "build_binary",
     "core_jiffies",
     "free_port",
     "raise_fd_limit",
+    "run_tool",
     "running_loadgen",
     "running_redis",
     "running_server",
+    "running_storm",
 ]
 
 SERVER_CORE = 0
@@ -81,8 +83,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def build_loadgen(source: Path, binary: Path) -> Path:
-    """Compile the load generator when its source is newer than the binary."""
+def build_binary(source: Path, binary: Path) -> Path:
+    """Compile one of the bench's C programs when its source is newer than the binary."""
     if binary.exists() and binary.stat().st_mtime >= source.stat().st_mtime:
         return binary
     binary.parent.mkdir(parents=True, exist_ok=True)
@@ -149,12 +151,27 @@ class Server:
         except OSError:
             raise BenchError(f"the {self.kind} server is gone; see {self.log_path}") from None
 
+    def _status_kib(self, field: str) -> int:
+        for line in self._proc("status").splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+        raise BenchError(f"the {self.kind} server has no {field}: it exited; see {self.log_path}")
+
     def rss_kib(self) -> int:
         """Resident set size from /proc (VmRSS)."""
-        for line in self._proc("status").splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        raise BenchError(f"the {self.kind} server has no VmRSS: it exited; see {self.log_path}")
+        return self._status_kib("VmRSS")
+
+    def peak_rss_kib(self) -> int:
+        """The highest resident set size since the start or ``reset_peak`` (VmHWM)."""
+        return self._status_kib("VmHWM")
+
+    def reset_peak(self) -> bool:
+        """Reset VmHWM to the current RSS (clear_refs 5); False where that is not allowed."""
+        try:
+            Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
+        except OSError:
+            return False
+        return True
 
     def cpu_seconds(self) -> tuple[float, float]:
         """User and system (kernel) CPU time so far."""
@@ -184,21 +201,15 @@ def running_server(
 
 
 class LoadGen:
-    """The C load generator: commands on stdin, one JSON line per answer on stdout."""
+    """The C load generator: commands on stdin, one JSON line per answer on stdout.
 
-    def __init__(
-        self,
-        binary: Path,
-        mode: str,
-        ports: Sequence[int],
-        conns: int,
-        log_path: Path,
-        publishers: int = 1,
-    ) -> None:
+    ``argv`` is its command line (see the usage at the top of loadgen.c).
+    """
+
+    def __init__(self, argv: Sequence[str], log_path: Path) -> None:
         self._log: IO[bytes] = log_path.open("wb")
-        argv = [str(binary), mode, ",".join(map(str, ports)), str(conns), "120", str(publishers)]
         self.process = subprocess.Popen(
-            _pinned(LOADGEN_CORE, argv),
+            _pinned(LOADGEN_CORE, list(argv)),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,
@@ -224,13 +235,20 @@ class LoadGen:
             raise BenchError(f"the load generator exited ({self.process.poll()})")
         return line
 
+    def _tagged(self, tag: str, timeout: float) -> dict[str, Any]:
+        line = self._line(timeout)
+        if not line.startswith(f"{tag} "):
+            raise BenchError(f"unexpected load generator output: {line[:200]}")
+        answer: dict[str, Any] = json.loads(line.removeprefix(f"{tag} "))
+        return answer
+
     def ready(self, timeout: float) -> dict[str, Any]:
         """Wait until every subscriber is confirmed."""
-        line = self._line(timeout)
-        if not line.startswith("READY "):
-            raise BenchError(f"unexpected load generator output: {line[:200]}")
-        answer: dict[str, Any] = json.loads(line.removeprefix("READY "))
-        return answer
+        return self._tagged("READY", timeout)
+
+    def storm(self, timeout: float) -> dict[str, Any]:
+        """Wait for the end of a storm (``running_storm``): every client acknowledged."""
+        return self._tagged("STORM", timeout)
 
     def command(self, line: str, timeout: float) -> dict[str, Any]:
         """Run one phase and return its result."""
@@ -256,6 +274,14 @@ class LoadGen:
 
 
 @contextmanager
+def _running(argv: Sequence[str], log_path: Path) -> Iterator[LoadGen]:
+    loadgen = LoadGen(argv, log_path)
+    try:
+        yield loadgen
+    finally:
+        loadgen.stop()
+
+
 def running_loadgen(
     binary: Path,
     mode: str,
@@ -263,14 +289,38 @@ def running_loadgen(
     conns: int,
     log_path: Path,
     publishers: int = 1,
-) -> Iterator[LoadGen]:
+) -> AbstractContextManager[LoadGen]:
     """The load generator; with several ports, subscribers and publishers are spread over them."""
     ports = [port] if isinstance(port, int) else list(port)
-    loadgen = LoadGen(binary, mode, ports, conns, log_path, publishers)
-    try:
-        yield loadgen
-    finally:
-        loadgen.stop()
+    argv = [str(binary), mode, ",".join(map(str, ports)), str(conns), "120", str(publishers)]
+    return _running(argv, log_path)
+
+
+def running_storm(
+    binary: Path, mode: str, port: int, clients: int, concurrency: int, timeout: float, log: Path
+) -> AbstractContextManager[LoadGen]:
+    """The load generator in storm mode: it connects ``clients`` as soon as it starts."""
+    argv = [str(binary), "storm", mode, str(port), str(clients), str(concurrency), str(timeout)]
+    return _running(argv, log)
+
+
+def run_tool(argv: Sequence[str], timeout: float, log_path: Path) -> dict[str, Any]:
+    """Run a one-shot C program on the load generator's core; its stdout is one JSON line."""
+    with log_path.open("wb") as log:
+        try:
+            result = subprocess.run(
+                _pinned(LOADGEN_CORE, list(argv)),
+                stdout=subprocess.PIPE,
+                stderr=log,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise BenchError(f"{Path(argv[0]).name} ran over {timeout:.0f}s") from None
+    if result.returncode != 0:
+        raise BenchError(f"{Path(argv[0]).name} failed ({result.returncode}); see {log_path}")
+    answer: dict[str, Any] = json.loads(result.stdout)
+    return answer
 
 
 class Redis:

@@ -14,10 +14,13 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from bench.attack_report import attack_problems, attack_section
+from bench.attacks import Attacks
 from bench.cluster import ClusterResults
 from bench.cluster_report import cluster_problems, cluster_section
-from bench.formatting import busy, count, kib, ms, rates, ratio, wrap
+from bench.formatting import busy, count, ms, rates, ratio, spread, wrap
 from bench.scenarios import Burst, Fanout, Latency, Plan, ServerResults
+from bench.storm import Storm
 
 __all__ = ["Report", "machine_facts"]
 
@@ -72,6 +75,8 @@ class Report:
     eventwire: ServerResults
     cluster: ClusterResults | None
     """Several nodes through a broker; None when that part was not run."""
+    attacks: Attacks | None
+    """eventwire under attack; None when that part was not run."""
     elapsed_s: float
     generated: str
 
@@ -80,6 +85,7 @@ class Report:
         for kind in ("baseline", "eventwire"):
             memory = getattr(self, kind).memory
             data[kind]["memory"]["kib_per_connection"] = round(memory.kib_per_connection, 2)
+            data[kind]["memory"]["each_kib"] = [round(each, 2) for each in memory.each_kib]
         return data
 
     def _row(self, metric: str, base: float, ew: float, show: Any) -> str:
@@ -113,13 +119,30 @@ class Report:
                 e.latency.p99_ms,
                 ms,
             ),
-            self._row(
-                f"memory per idle connection, {plan.large:,} subscribed (lower is better)",
-                b.memory.kib_per_connection,
-                e.memory.kib_per_connection,
-                kib,
-            ),
+            self._storm_row(b.storm, e.storm),
+            f"| server CPU time per client in the storm (lower is better) | {self._cpu(b.storm)} "
+            f"| {self._cpu(e.storm)} | {ratio(e.storm.server_cpu_ms, b.storm.server_cpu_ms)} |",
+            f"| memory per idle connection, {plan.large:,} subscribed (lower is better) "
+            f"| {self._memory(b)} | {self._memory(e)} "
+            f"| {ratio(e.memory.kib_per_connection, b.memory.kib_per_connection)} |",
         ]
+
+    def _storm_row(self, base: Storm, ew: Storm) -> str:
+        def shown(storm: Storm) -> str:
+            return spread(f"{storm.seconds:.2f} s", storm.each_s, digits=2)
+
+        return (
+            f"| reconnect storm: {base.clients:,} clients connecting at once, first connect to "
+            f"last acknowledgement (lower is better) | {shown(base)} | {shown(ew)} "
+            f"| {ratio(ew.seconds, base.seconds)} |"
+        )
+
+    def _cpu(self, storm: Storm) -> str:
+        return spread(f"{storm.server_cpu_ms:.3f} ms", storm.each_cpu_ms, digits=3)
+
+    def _memory(self, results: ServerResults) -> str:
+        memory = results.memory
+        return spread(f"{memory.kib_per_connection:.2f} KiB", memory.each_kib, digits=2)
 
     def cpu_table(self) -> list[str]:
         rows = [
@@ -128,9 +151,10 @@ class Report:
             "| --- | ---: | ---: | ---: | ---: |",
         ]
         b, e, n = self.baseline, self.eventwire, self.plan.large
-        runs: list[tuple[str, Fanout | Latency, Fanout | Latency]] = [
+        runs: list[tuple[str, Fanout | Latency | Storm, Fanout | Latency | Storm]] = [
             *self._fanouts(),
             (f"latency, {n:,} subscribers", b.latency, e.latency),
+            (f"reconnect storm, {n:,} clients", b.storm, e.storm),
         ]
         for name, base, ew in runs:
             rows.append(
@@ -167,6 +191,8 @@ class Report:
             lines.append(f"- eventwire counters: {shown}")
         if self.cluster is not None:
             lines += cluster_problems(self.cluster)
+        if self.attacks is not None:
+            lines += attack_problems(self.attacks)
         return lines
 
     def _batching(self) -> str:
@@ -225,10 +251,33 @@ class Report:
             "for eventwire at that rate): a receipt's latency depends mostly on the "
             "subscriber's place in that sequence. A rate near a server's capacity would "
             "measure a growing queue instead.",
-            "**memory per connection**: the server's VmRSS just before the load generator "
-            f"connects and once {plan.large:,} connections are open, subscribed and idle, the "
-            "difference divided by their number. Kernel socket buffers are not in RSS.",
+            self._storm_method(),
+            "**memory per connection**: a fresh server's VmRSS just before the load generator "
+            f"connects and once {plan.large:,} connections are open, subscribed and idle (a "
+            "second later), the difference divided by their number; measured in the fan-out "
+            f"run (connections opened 256 at a time) and after each storm, the median of the "
+            f"{count(plan.storm_trials + 1, 'server')}, their range in brackets. Kernel socket "
+            "buffers are not in RSS.",
         ]
+
+    def _storm_method(self) -> str:
+        plan, storm = self.plan, self.eventwire.storm
+        return (
+            f"**reconnect storm**: {plan.large:,} clients connect at once to a fresh server, "
+            "as after a restart. Each does a TCP connect, the WebSocket handshake and, on "
+            "eventwire, waits for CONNECTED, sends SUBSCRIBE and waits for SUBSCRIBED; on the "
+            "baseline it waits for its `registered` frame. Timed from the first connect() to the "
+            f"last acknowledgement, the median of {count(plan.storm_trials, 'storm')}, each on "
+            "a server of its own, their range in brackets. At most "
+            f"{storm.concurrency:,} clients are between connect() and their acknowledgement "
+            "at once: both servers listen with a backlog of 4096, and past it the kernel drops "
+            "SYNs, each costing its client a one-second retransmission, which would time the "
+            "kernel's timer instead of the server (the kernel's ListenOverflows and "
+            "TCPSynRetrans counters are read around each storm, and any increase is listed "
+            "under problems). *Server CPU time per client*: the server's user and kernel time "
+            "during the storm over the clients, which other work on the machine disturbs less "
+            "than the time."
+        )
 
     def _duration(self) -> str:
         return count(round(self.elapsed_s / 60) or 1, "minute")
@@ -236,7 +285,8 @@ class Report:
     def markdown(self) -> str:
         m = self.machine
         intro = (
-            "Fan-out of one topic's events to every WebSocket subscriber: eventwire against the "
+            "Fan-out of one topic's events to every WebSocket subscriber, a reconnect storm and "
+            "the memory of idle subscribed connections: eventwire against the "
             "server most people would write with `websockets`, `serve` plus `broadcast()` "
             "([bench/baseline_server.py](../bench/baseline_server.py)). The baseline is measured "
             "in the same run, by the same load generator, on the same machine, so the ratios "
@@ -247,6 +297,12 @@ class Report:
                 else " [Several nodes through a broker](#several-nodes-through-a-broker) "
                 "compares eventwire with itself: two nodes on Redis against one, and Redis "
                 "against the in-memory broker."
+            )
+            + (
+                ""
+                if self.attacks is None
+                else " [Under attack](#under-attack) measures eventwire alone, against itself "
+                "unattacked: what a flooding connection costs the others."
             )
         )
         machine = (
@@ -284,7 +340,8 @@ class Report:
                 "",
                 wrap(
                     "Ratios are eventwire's figure divided by the baseline's. deliveries/s is the "
-                    "median of the bursts, their range in brackets."
+                    "median of the bursts, the storm and memory the median of their trials, "
+                    "their range in brackets."
                 ),
                 "",
                 wrap(self._batching()),
@@ -299,6 +356,7 @@ class Report:
                 "",
                 wrap(cpu_note),
                 "",
+                *([] if self.attacks is None else attack_section(self.attacks)),
                 *([] if self.cluster is None else cluster_section(self.cluster)),
                 "## Problems observed",
                 "",
@@ -311,8 +369,9 @@ class Report:
                     "writes this file and "
                     "`bench/out/results.json`, with every trial; server, Redis and load "
                     "generator logs are in `bench/out/`. `python -m bench --quick` is a smoke "
-                    "test at small sizes, and `--only fanout` or `--only cluster` runs one part; "
-                    "both leave this file alone."
+                    "test at small sizes, and `--only fanout`, `--only storm` (the storms and "
+                    "memory alone), `--only attacks` or `--only cluster` runs one part; both "
+                    "leave this file alone."
                 ),
                 "",
             ]

@@ -1,4 +1,4 @@
-"""What is measured, on one server: fan-out throughput, latency, memory per connection.
+"""What is measured, on one server: fan-out throughput, latency, a reconnect storm, memory.
 
 Each throughput scenario gets a fresh server process, so one phase's heap
 never inflates another's memory figure, and both servers go through exactly
@@ -26,6 +26,7 @@ from bench.procs import (
     running_loadgen,
     running_server,
 )
+from bench.storm import Storm, StormPlan, measure_storm, storm_problems
 
 __all__ = [
     "Burst",
@@ -86,6 +87,21 @@ class Plan:
     latency_rate: float = 5.0
     settle_s: float = 1.0
     phase_timeout_s: float = 90.0
+    storm_concurrency: int = 4_000
+    """Clients of a storm between connect() and their acknowledgement at once: under the
+    listen backlog (4096), so that the kernel drops no SYN (see bench/storm.py)."""
+    storm_trials: int = 5
+
+    @property
+    def storm(self) -> StormPlan:
+        """A storm of ``large`` clients, each trial on a fresh server."""
+        return StormPlan(
+            clients=self.large,
+            concurrency=self.storm_concurrency,
+            trials=self.storm_trials,
+            settle_s=self.settle_s,
+            timeout_s=self.phase_timeout_s,
+        )
 
 
 @dataclass(slots=True)
@@ -119,13 +135,26 @@ class Latency:
 
 @dataclass(slots=True)
 class Memory:
+    """Memory per idle subscribed connection, measured once per server that held them all.
+
+    Each sample is a fresh server's VmRSS before its clients connected and
+    once they were all subscribed and idle: the fan-out run's and each storm's.
+    """
+
     connections: int
-    rss_before_kib: int
-    rss_after_kib: int
+    samples: list[dict[str, Any]]
+
+    @property
+    def each_kib(self) -> list[float]:
+        return [
+            (int(s["rss_after_kib"]) - int(s["rss_before_kib"])) / self.connections
+            for s in self.samples
+        ]
 
     @property
     def kib_per_connection(self) -> float:
-        return (self.rss_after_kib - self.rss_before_kib) / self.connections
+        """The median over samples."""
+        return statistics.median(self.each_kib)
 
 
 @dataclass(slots=True)
@@ -137,6 +166,7 @@ class ServerResults:
     """At ``plan.small`` subscribers, one event per publish."""
     latency: Latency
     memory: Memory
+    storm: Storm
     problems: list[str] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
 
@@ -288,13 +318,17 @@ def scrape_metrics(port: int) -> dict[str, float]:
     return found
 
 
-def server_problems(server: Server) -> list[str]:
-    """Anything the server logged, and an exit other than a clean one on SIGTERM."""
+def server_problems(server: Server, expected: Collection[str] = ()) -> list[str]:
+    """Anything the server logged but the ``expected`` lines, and an unclean exit on SIGTERM."""
     found = []
     code = server.process.returncode
     if code != 0:
         found.append(f"{server.kind} server exited with {code} on SIGTERM")
-    lines = [line for line in server.log_lines() if line.strip()]
+    lines = [
+        line
+        for line in server.log_lines()
+        if line.strip() and not any(words in line for words in expected)
+    ]
     if lines:
         shown = "; ".join(lines[:3])
         found.append(f"{server.kind} server logged {len(lines)} lines, first: {shown}")
@@ -330,7 +364,7 @@ class _Run:
         self.problems += fanout_problems(f"{n} subscribers, {_publishes(burst)}", fanout)
         return fanout
 
-    def large(self) -> tuple[Fanout, Latency, Memory]:
+    def large(self) -> tuple[Fanout, Latency, dict[str, Any]]:
         port, n = free_port(), self.plan.large
         log = self.out / f"{self.kind}-{n}"
         with running_server(self.kind, port, log.with_suffix(".server.log")) as server:
@@ -339,7 +373,8 @@ class _Run:
             with running_loadgen(self.binary, self.kind, port, n, log.with_suffix(".lg.log")) as lg:
                 wait_ready(lg, n)
                 time.sleep(self.plan.settle_s)
-                memory = Memory(n, before, server.rss_kib())
+                after = server.rss_kib()
+                memory = {"source": "fan-out run", "rss_before_kib": before, "rss_after_kib": after}
                 fanout = _fanout(lg, server, self.plan.large_burst, self.plan)
                 time.sleep(self.plan.settle_s)
                 latency = _latency(lg, server, self.plan)
@@ -352,10 +387,24 @@ class _Run:
         return fanout, latency, memory
 
 
+def _memory(connections: int, fanout_run: dict[str, Any], storm: Storm) -> Memory:
+    """The fan-out run's sample and one per storm: each a fresh server holding every client."""
+    samples = [fanout_run]
+    for i, trial in enumerate(storm.trials, 1):
+        rss = {key: trial[key] for key in ("rss_before_kib", "rss_after_kib")}
+        samples.append({"source": f"storm {i}", **rss})
+    return Memory(connections, samples)
+
+
 def measure_server(kind: str, plan: Plan, loadgen: Path, out: Path) -> ServerResults:
     """Every figure for one server: ``kind`` is ``baseline`` or ``eventwire``."""
     run = _Run(kind, plan, loadgen, out)
     single = run.small(plan.single_burst, tag="-single")
     small = run.small(plan.small_burst)
-    large, latency, memory = run.large()
-    return ServerResults(kind, small, large, single, latency, memory, run.problems, run.metrics)
+    large, latency, fanout_memory = run.large()
+    storm = measure_storm(kind, plan.storm, loadgen, out)
+    run.problems += storm_problems(kind, storm)
+    memory = _memory(plan.large, fanout_memory, storm)
+    return ServerResults(
+        kind, small, large, single, latency, memory, storm, run.problems, run.metrics
+    )
