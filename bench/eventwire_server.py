@@ -18,6 +18,7 @@ import logging
 import uvloop
 
 from eventwire.server import Gateway, Settings
+from eventwire.server.serving import freeze_startup_heap
 
 _MAX_OUTBOUND = 16 * 1024 * 1024
 
@@ -33,6 +34,7 @@ async def serve(port: int, broker: str, max_outbound: int) -> None:
         max_outbound_buffer=max_outbound,
     )
     async with Gateway(settings) as gateway:
+        freeze_startup_heap()  # as `eventwire serve` does once it listens
         await gateway.serve_forever()
 
 

@@ -49,10 +49,12 @@ class Clock:
 
     now: Callable[[], datetime]
     monotonic: Callable[[], float]
+    epoch: Callable[[], float] | None = None
+    """``now`` in seconds since the epoch, when there is a cheaper way to ask (``time.time``)."""
 
     def wall(self) -> float:
         """The wall clock in seconds since the epoch, as token times count."""
-        return self.now().timestamp()
+        return self.now().timestamp() if self.epoch is None else self.epoch()
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ whenever a frame, a revocation or the timer itself changed it.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import secrets
 from typing import TYPE_CHECKING
@@ -53,6 +54,10 @@ if TYPE_CHECKING:
 __all__ = ["ConnectionBase"]
 
 log = logging.getLogger("eventwire.connection")
+
+_PROCESS = secrets.token_hex(4)
+_sessions = itertools.count(1)
+"""Session ids: this process's random prefix and a count, unique without a system call each."""
 
 
 class ConnectionBase:
@@ -102,7 +107,7 @@ class ConnectionBase:
         auth = gateway.guard.session_auth
         self.audience: Audience = EVERYONE if auth is None else NO_TENANT
         self.session = Session(
-            secrets.token_hex(8),
+            f"{_PROCESS}{next(_sessions):08x}",
             gateway.clock,
             gateway.limits,
             auth=auth,

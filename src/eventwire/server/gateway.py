@@ -144,7 +144,7 @@ class Gateway:
         Raises CatalogLoadError when ``settings.catalog`` cannot be loaded.
         """
         self.settings = settings or Settings()
-        self.clock = Clock(now=utc_now, monotonic=time.monotonic)
+        self.clock = Clock(now=utc_now, monotonic=time.monotonic, epoch=time.time)
         self.guard = Guard(self.settings, self.clock.wall)
         self.broker: Broker = broker or create_broker(
             self.settings.broker,
@@ -157,6 +157,7 @@ class Gateway:
         self.catalog: Catalog | None = None if service is None else service.catalog
         """The event catalog every publish is checked against; None without one."""
         self.hub = Hub(self.metrics, self.catalog)
+        self.metrics.connections.set_function(lambda: len(self.connections))
         self.presence = PresenceTracker(self)
         """Who is on the topics of ``presence_topics``, on every node (``server/presence``)."""
         self.http_api = HttpApi(self)
@@ -371,12 +372,10 @@ class Gateway:
     def register(self, connection: Connection) -> None:
         self.connections.add(connection)
         self._no_connections.clear()
-        self.metrics.connections.inc()
 
     def unregister(self, connection: Connection) -> None:
         if connection in self.connections:
             self.connections.discard(connection)
-            self.metrics.connections.dec()
             if not self.connections:
                 self._no_connections.set()
 

@@ -1,20 +1,19 @@
-"""The native listener's per-socket protocol: HTTP/1.1 with h11 until a WebSocket upgrade.
+"""The native listener's per-socket protocol: HTTP/1.1 with httptools until a WebSocket upgrade.
 
 A plain request goes to the HTTP API; a WebSocket upgrade on the gateway's
-path is checked (Origin, caps) and accepted with websockets' Sans-I/O
-server from the request h11 parsed, and the transport is handed to a
-WebSocketConnection: an open WebSocket carries no HTTP state.
+path is checked (Origin, caps, RFC 6455's handshake) and the transport is
+handed to a WebSocketConnection: an open WebSocket carries no HTTP state.
 
-What a peer sends is bounded before it costs anything:
+httptools (llhttp) parses; what a peer sends is bounded before it costs anything:
 
-- the request head: 16 KiB in all (431), its request line 8 KiB (414),
-  one header line 8 KiB (431), the whole request within ``http_timeout``;
+- the request head: 16 KiB in all, 100 header lines and 8 KiB a line (431),
+  its request line 8 KiB (414), the whole request within ``http_timeout``;
 - the body: a request the API refuses from its head (unknown path, method,
   key) is answered without reading its body, and so is one that announces
   more than ``max_http_body`` (413); such answers close the connection. An
   ``Expect: 100-continue`` is answered 100 only once the head was accepted.
-- pipelined requests are read one at a time: reading pauses while a
-  response is being made, then the next request is taken from the buffer.
+- pipelined requests are answered in order, one at a time, at most
+  ``_PER_TURN`` in one loop turn; reading pauses while one is being made.
 
 HEAD is answered like GET without its body; a request's failure is logged
 once, with the connection's id, and ends that connection.
@@ -23,13 +22,14 @@ once, with the connection's id, and ends that connection.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
-from dataclasses import replace
+from collections import deque
+from dataclasses import dataclass, replace
+from http import HTTPStatus
 from typing import TYPE_CHECKING, cast
 
-import h11
+import httptools
 
 from eventwire.auth.limits import Ticket
 from eventwire.codes import ErrorCode, http_status
@@ -51,32 +51,50 @@ MAX_HEAD = 16 * 1024
 """Bytes of a request's head (request line and headers)."""
 MAX_LINE = 8 * 1024
 """Bytes of the request line, and of one header line."""
+MAX_HEADERS = 100
+"""Header lines of one request."""
 _LINGER, _LINGER_BYTES = 2.0, 32 * 1024 * 1024
 """How long, and how much, a refused peer's body is discarded before the socket closes."""
 _PER_TURN = 8
 """Pipelined requests answered in one loop turn, before the others get theirs."""
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _ids = itertools.count(1)
 
 
+class _Refused(Exception):
+    """A request answered, and the connection ended, before the request was read whole."""
+
+    def __init__(self, response: HttpResponse) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """A request read whole, waiting for its answer: its own, if its head decided it."""
+
+    request: HttpRequest
+    answer: HttpResponse | None
+    keep_alive: bool
+
+
 class HttpProtocol(asyncio.Protocol):
-    """One TCP connection while it speaks HTTP."""
+    """One TCP connection while it speaks HTTP; also httptools' callbacks for it."""
 
     def __init__(self, gateway: Gateway) -> None:
         self._gateway = gateway
         self._id = next(_ids)
-        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
+        self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._peer: str | None = None
-        self._request: HttpRequest | None = None
-        self._body = bytearray()
-        self._busy = False
+        self._read: deque[_Read] = deque()  # read whole, not answered yet
+        self._busy = False  # an answer is being made (the API awaits)
         self._task: asyncio.Task[None] | None = None
         self._deadline: asyncio.TimerHandle | None = None
         self._later: asyncio.Handle | None = None  # pipelined requests left for the next turn
-        self._answered = 0  # requests answered in this turn
-        self._refusal: HttpResponse | None = None  # this request's answer, from its head
         self._lingering: int | None = None  # bytes discarded since the answer that ends us
-        self._received = 0  # bytes read since this request began (at least)
+        self._eof = False  # the peer ended its side: close once its requests are answered
+        self._begin()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
@@ -89,14 +107,13 @@ class HttpProtocol(asyncio.Protocol):
         self._gateway.http_connections.discard(self)
         self._disarm_deadline()
         self._transport = None
-        if self._task is not None:
-            self._task.cancel()
-        if self._later is not None:
-            self._later.cancel()
+        for pending in (self._task, self._later):
+            if pending is not None:
+                pending.cancel()
 
     def close_if_idle(self) -> None:
         """Shutdown: end a kept-alive connection now, or a busy one after its response."""
-        if self._transport is not None and not self._busy:
+        if self._transport is not None and not self._busy and not self._read:
             self._transport.close()
 
     # -- the request deadline --------------------------------------------------------
@@ -122,127 +139,137 @@ class HttpProtocol(asyncio.Protocol):
         if self._lingering is not None:
             self._linger(data)
             return
-        self._received += len(data)
-        self._h11.receive_data(data)
-        self._advance()
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            self._upgrade(data[int(upgrade.args[0]) :])
+            return
+        except httptools.HttpParserCallbackError as failed:
+            refused = failed.__context__
+            if not isinstance(refused, _Refused):
+                raise
+            self._answer_and_close(refused.response)
+            return
+        except httptools.HttpParserError as malformed:
+            error = ProtocolError(ErrorCode.BAD_REQUEST, f"malformed HTTP request: {malformed}")
+            self._answer_and_close(self._refusal(400, error))
+            return
+        self._serve()
 
     def eof_received(self) -> bool | None:
-        if self._lingering is not None:
-            return None  # closes the transport: the answer was written first
-        self._h11.receive_data(b"")
-        self._advance()
-        return None
+        """The peer ended its side: answer what it asked, then close (True: keep writing)."""
+        self._eof = True
+        return True if (self._busy or self._read) and self._lingering is None else None
 
-    def _advance(self) -> None:
-        """Act on the events h11 has, until it needs more bytes or a response is being made.
+    # httptools calls these while it parses a request.
 
-        At most ``_PER_TURN`` requests are answered at once; pipelined ones
-        past that wait for the next loop turn, with reading paused.
-        """
-        self._answered = 0
-        while not self._busy and self._transport is not None and self._lingering is None:
-            if self._answered >= _PER_TURN:
-                self._transport.pause_reading()
-                self._later = asyncio.get_running_loop().call_soon(self._resume)
-                return
-            try:
-                event = self._h11.next_event()
-            except h11.RemoteProtocolError as exc:
-                self._refuse_head(exc)
-                return
-            if event is h11.NEED_DATA or event is h11.PAUSED:
-                return
-            if isinstance(event, h11.Request):
-                self._begin(event)
-            elif isinstance(event, h11.Data):
-                self._body += event.data
-                if len(self._body) > self._gateway.settings.max_http_body:
-                    self._too_large()
-            elif isinstance(event, h11.EndOfMessage):
-                if self._refusal is not None:
-                    self._respond_now(self._refusal)
-                else:
-                    self._respond_soon()
-            elif isinstance(event, h11.ConnectionClosed):
-                self._transport.close()
-                return
-
-    def _resume(self) -> None:
-        self._later = None
-        if self._transport is not None:
-            self._transport.resume_reading()
-            self._advance()
-
-    def _begin(self, event: h11.Request) -> None:
-        """A request's head arrived: refuse it, upgrade it, or get ready for its body."""
-        self._request = request = _http_request(event)
+    def _begin(self) -> None:
+        self._url = b""
+        self._headers: dict[str, str] = {}
+        self._origins: list[str] = []
+        self._head_size = 0
+        self._head: HttpRequest | None = None
         self._body = bytearray()
-        status = _head_status(event, long_lines=self._received > MAX_LINE)
-        if status is not None:
-            self._refuse(status, ProtocolError(ErrorCode.BAD_REQUEST, _HEAD_ERRORS[status]))
-            return
-        if request.headers.get("upgrade", "").lower() == "websocket":
-            if _has_body(request.headers):  # its bytes would be read as frames
-                error = ProtocolError(ErrorCode.BAD_REQUEST, "a WebSocket handshake has no body")
-                self._refuse(400, error)
-            else:
-                self._upgrade(event, request)
-            return
-        refusal = self._gateway.http_api.precheck(request)
-        if refusal is not None:
-            if _has_body(request.headers):
-                self._answer_and_close(refusal)  # its body is never read
-            else:
-                self._refusal = refusal  # answered at its end, right behind
-            return
-        length = _content_length(request.headers)
+        self._decided: HttpResponse | None = None  # the answer its head alone decided
+
+    def on_message_begin(self) -> None:
+        self._begin()
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        if len(self._url) > MAX_LINE:
+            raise _Refused(self._refusal(414, _head_error("request line too long")))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_size += len(name) + len(value) + 4
+        if (
+            len(name) + len(value) + 2 > MAX_LINE
+            or self._head_size > MAX_HEAD
+            or len(self._headers) >= MAX_HEADERS
+        ):
+            raise _Refused(self._refusal(431, _head_error("request head too large")))
+        key, text = name.lower().decode("latin-1"), value.decode("latin-1")
+        if key == "origin":
+            self._origins.append(text)
+        headers = self._headers
+        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+
+    def on_headers_complete(self) -> None:
+        """The head is whole: decide what needs no body, get ready for the body."""
+        path, _, query = self._url.decode("latin-1").partition("?")
+        method = self._parser.get_method().decode("ascii")
+        self._head = head = HttpRequest(method, path, self._headers, b"", query)
+        if self._parser.should_upgrade():
+            return  # httptools raises HttpParserUpgrade once the head is read
+        decided = self._gateway.http_api.precheck(head)
+        if decided is not None and _has_body(self._headers):
+            raise _Refused(decided)  # its body is never read
+        self._decided = decided
+        length = _content_length(self._headers)
         if length is not None and length > self._gateway.settings.max_http_body:
-            self._too_large()
-        elif self._h11.they_are_waiting_for_100_continue:
-            self._write(self._h11.send(h11.InformationalResponse(status_code=100, headers=[])))
+            raise _Refused(self._too_large())
+        if decided is None and self._headers.get("expect", "").lower() == "100-continue":
+            self._write(_CONTINUE)
 
-    def _refuse_head(self, exc: h11.RemoteProtocolError) -> None:
-        """h11 could not read the request: too long (414, 431), or malformed (400)."""
-        self._request = None
-        status = exc.error_status_hint
-        if status == 431 and b"\r\n" not in bytes(self._h11.trailing_data[0][: MAX_LINE + 2]):
-            status = 414  # the request line alone is too long
-        message = _HEAD_ERRORS.get(status, str(exc)[:200])
-        self._refuse(status, ProtocolError(ErrorCode.BAD_REQUEST, message))
+    def on_body(self, body: bytes) -> None:
+        self._body += body
+        if len(self._body) > self._gateway.settings.max_http_body:
+            raise _Refused(self._too_large())
 
-    def _too_large(self) -> None:
+    def on_message_complete(self) -> None:
+        head = self._head
+        if head is None or self._parser.should_upgrade():
+            return
+        request = replace(head, body=bytes(self._body)) if self._body else head
+        self._read.append(_Read(request, self._decided, self._parser.should_keep_alive()))
+        self._disarm_deadline()
+
+    def _refusal(self, status: int, error: ProtocolError, headers: Headers = ()) -> HttpResponse:
+        """``status`` with ``error`` and the API's headers, for a request the transport refuses."""
+        request = self._head or HttpRequest("GET", "/")
+        response = self._gateway.http_api.refuse(request, error)
+        return replace(response, status=status, headers=(*response.headers, *headers))
+
+    def _too_large(self) -> HttpResponse:
         limit = self._gateway.settings.max_http_body
         error = ProtocolError(
             ErrorCode.PAYLOAD_TOO_LARGE, f"request body over {limit} bytes", {"limit": limit}
         )
-        self._refuse(413, error)
+        return self._refusal(413, error)
 
-    def _refuse(self, status: int, error: ProtocolError, headers: Headers = ()) -> None:
-        """Answer ``status`` with ``error`` (and the API's headers), then close."""
-        request = self._request or HttpRequest("GET", "/")
-        response = self._gateway.http_api.refuse(request, error)
-        headers = (*response.headers, *headers)
-        self._answer_and_close(replace(response, status=status, headers=headers))
+    # -- answering ---------------------------------------------------------------------
 
-    # -- responding ------------------------------------------------------------------
+    def _serve(self) -> None:
+        """Answer the requests read, in order: at once those their head decided, others
+        through the API (one at a time, reading paused meanwhile), ``_PER_TURN`` a turn."""
+        answered = 0
+        while self._read and not self._busy and self._transport is not None:
+            if answered == _PER_TURN:
+                self._pause()
+                self._later = asyncio.get_running_loop().call_soon(self._resume)
+                return
+            read = self._read.popleft()
+            if read.answer is not None:
+                self._answer(read, read.answer)
+                answered += 1
+                continue
+            self._busy = True
+            self._pause()
+            self._task = asyncio.get_running_loop().create_task(self._respond(read))
+            self._task.add_done_callback(self._responded)
+        if not self._busy and self._later is None:
+            self._idle()
 
-    def _respond_soon(self) -> None:
-        """The request is whole: answer it in a task, reading nothing more meanwhile."""
-        assert self._transport is not None
-        self._disarm_deadline()
-        self._busy = True
-        self._transport.pause_reading()
-        self._task = asyncio.get_running_loop().create_task(self._respond())
-        self._task.add_done_callback(self._responded)
+    def _resume(self) -> None:
+        self._later = None
+        self._serve()
 
-    async def _respond(self) -> None:
-        request = self._request
-        assert request is not None
-        request = replace(request, body=bytes(self._body))
-        self._body = bytearray()
-        self._send(await self._gateway.http_api.handle(request))
-        if self._next_cycle():
-            self._advance()
+    async def _respond(self, read: _Read) -> None:
+        response = await self._gateway.http_api.handle(read.request)
+        self._busy = False
+        self._task = None
+        self._answer(read, response)
+        self._serve()
 
     def _responded(self, task: asyncio.Task[None]) -> None:
         if task.cancelled() or (error := task.exception()) is None:
@@ -251,70 +278,50 @@ class HttpProtocol(asyncio.Protocol):
         if self._transport is not None:
             self._transport.abort()
 
-    def _respond_now(self, response: HttpResponse) -> None:
-        """Answer a request refused from its head (``_advance`` reads on)."""
-        self._refusal = None
-        self._send(response)
-        self._answered += 1
-        self._next_cycle()
+    def _answer(self, read: _Read, response: HttpResponse) -> None:
+        """Write the answer; close after it unless the connection is kept alive."""
+        close = not read.keep_alive or self._gateway.stopping or self._eof
+        self._write(_serialize(response, head=read.request.method == "HEAD", close=close))
+        if close and self._transport is not None:
+            self._read.clear()
+            self._transport.close()
 
-    def _next_cycle(self) -> bool:
-        """After a response: close, or get ready for the next request; True if ready."""
-        self._busy = False
-        self._task = None
+    def _idle(self) -> None:
+        """Every request read is answered: read the next, within ``http_timeout``."""
         transport = self._transport
-        if transport is None or transport.is_closing():
-            return False
-        if self._h11.our_state is not h11.DONE or self._gateway.stopping:
+        if transport is None or transport.is_closing() or self._lingering is not None:
+            return
+        if self._eof:
             transport.close()
-            return False
-        try:
-            self._h11.start_next_cycle()
-        except h11.LocalProtocolError:  # the request's body was left unread
-            transport.close()
-            return False
-        self._received = len(self._h11.trailing_data[0])  # the next request's, read already
-        self._arm_deadline()
+            return
+        if self._deadline is None:
+            self._arm_deadline()
         transport.resume_reading()
-        return True
 
-    def _send(self, response: HttpResponse, close: bool = False) -> None:
-        headers = [("server", "eventwire"), *response.headers]
-        if response.status != 204:  # RFC 9110 8.6: no Content-Length with a 204
-            headers += [
-                ("content-type", response.content_type),
-                ("content-length", str(len(response.body))),
-            ]
-        if close:
-            headers.append(("connection", "close"))
-        h11_conn = self._h11
-        out = h11_conn.send(h11.Response(status_code=response.status, headers=headers))
-        request = self._request
-        if response.body and not (request is not None and request.method == "HEAD"):
-            out += h11_conn.send(h11.Data(data=response.body)) or b""
-        out += h11_conn.send(h11.EndOfMessage()) or b""
-        self._write(out)
+    def _pause(self) -> None:
+        if self._transport is not None:
+            self._transport.pause_reading()
 
     def _answer_and_close(self, response: HttpResponse) -> None:
-        """Answer (if h11 still may) and close: what else the peer sent is never parsed.
+        """Answer and close: what else the peer sent is never parsed.
 
         A peer may still be sending a body we refused. Closing a socket with
         unread bytes resets it, and a reset can destroy our answer before the
         peer reads it; so we end our side, then discard what arrives for up to
         ``_LINGER`` seconds and ``_LINGER_BYTES`` bytes before closing.
         """
-        if self._h11.our_state in (h11.IDLE, h11.SEND_RESPONSE):
-            with contextlib.suppress(h11.LocalProtocolError):
-                self._send(response, close=True)
         transport = self._transport
-        if transport is None or transport.is_closing():
+        if transport is None or transport.is_closing() or self._lingering is not None:
             return
+        head = self._head is not None and self._head.method == "HEAD"
+        self._write(_serialize(response, head=head, close=True))
+        self._read.clear()
         self._disarm_deadline()
         self._lingering = 0
+        transport.resume_reading()
         if transport.can_write_eof():
             transport.write_eof()
-        loop = asyncio.get_running_loop()
-        self._deadline = loop.call_later(_LINGER, transport.close)
+        self._deadline = asyncio.get_running_loop().call_later(_LINGER, transport.close)
 
     def _linger(self, data: bytes) -> None:
         """Discard what a refused peer still sends, within bounds."""
@@ -322,93 +329,97 @@ class HttpProtocol(asyncio.Protocol):
         if self._lingering > _LINGER_BYTES and self._transport is not None:
             self._transport.close()
 
-    def _write(self, data: bytes | None) -> None:
-        if data and self._transport is not None and not self._transport.is_closing():
+    def _write(self, data: bytes) -> None:
+        if self._transport is not None and not self._transport.is_closing():
             self._transport.write(data)
 
     # -- the WebSocket upgrade -------------------------------------------------------
 
-    def _upgrade(self, event: h11.Request, request: HttpRequest) -> None:
+    def _upgrade(self, leftover: bytes) -> None:
         """Accept or refuse a WebSocket handshake; on 101, hand the socket over."""
         self._disarm_deadline()
-        gateway = self._gateway
-        # The target may carry ?token=: it is never logged, nor echoed in an answer.
-        token = token_from_query(request.query)
-        try:
-            answer = self._handshake(event, request, token)
-        except (HandshakeInvalid, HandshakeRefused, ProtocolError) as refusal:
-            self._refuse_handshake(request, refusal)
+        gateway, head = self._gateway, self._head
+        assert head is not None
+        if "websocket" not in head.headers.get("upgrade", "").lower():
+            # Another protocol proposed (h2c): ignored (RFC 9110 7.8), answered as HTTP/1.1.
+            self._read.append(_Read(head, gateway.http_api.precheck(head), keep_alive=False))
+            self._serve()
             return
-        transport, ticket, switching = answer
+        # The target may carry ?token=: it is never logged, nor echoed in an answer.
+        token = token_from_query(head.query)
+        try:
+            transport, ticket, switching = self._handshake(head, token)
+        except (HandshakeInvalid, HandshakeRefused, ProtocolError) as refusal:
+            self._answer_and_close(self._handshake_refusal(refusal))
+            return
         connection = WebSocketConnection(gateway, transport, gateway.write_batcher, ticket, token)
         gateway.http_connections.discard(self)
         transport.set_protocol(connection)
         self._transport = None  # the socket is the WebSocket's now
-        leftover = self._h11.trailing_data[0]
         connection.start(switching)
         if leftover:  # frames the client sent right behind its handshake
-            connection.data_received(bytes(leftover))
+            connection.data_received(leftover)
 
     def _handshake(
-        self, event: h11.Request, request: HttpRequest, token: str | None
+        self, head: HttpRequest, token: str | None
     ) -> tuple[asyncio.Transport, Ticket, bytes]:
         """Check the handshake and admit the connection; the 101 to send. Raises if refused."""
         gateway, transport = self._gateway, self._transport
         assert transport is not None
-        if request.path != gateway.ws_path:
+        if self._read or self._busy:
+            raise HandshakeInvalid(400, "a WebSocket handshake may not follow pipelined requests")
+        if head.path != gateway.ws_path:
             raise ProtocolError(ErrorCode.NOT_FOUND, f"WebSockets are served on {gateway.ws_path}")
         if gateway.stopping:
             raise ProtocolError(ErrorCode.SHUTTING_DOWN, "the gateway is shutting down")
-        version = event.http_version.decode("ascii")
-        answer = switching_protocols(request.method, version, request.headers)
-        origin = origin_of([v.decode("latin-1") for k, v in event.headers if k == b"origin"])
-        ip = gateway.guard.client_addresses.client_of(self._peer, request.headers)
-        return transport, gateway.admit(origin, ip, token), answer
+        if _has_body(head.headers):  # its bytes would be read as frames
+            raise HandshakeInvalid(400, "a WebSocket handshake has no body")
+        version = self._parser.get_http_version()
+        answer = switching_protocols(head.method, version, head.headers)
+        ip = gateway.guard.client_addresses.client_of(self._peer, head.headers)
+        return transport, gateway.admit(origin_of(self._origins), ip, token), answer
 
-    def _refuse_handshake(
-        self, request: HttpRequest, refusal: HandshakeInvalid | HandshakeRefused | ProtocolError
-    ) -> None:
+    def _handshake_refusal(
+        self, refusal: HandshakeInvalid | HandshakeRefused | ProtocolError
+    ) -> HttpResponse:
         if isinstance(refusal, ProtocolError):
-            self._refuse(http_status(refusal.code), refusal)
-            return
+            return self._refusal(http_status(refusal.code), refusal)
         if isinstance(refusal, HandshakeRefused):
-            self._refuse(refusal.status, ProtocolError(refusal.code, refusal.message))
-            return
+            return self._refusal(refusal.status, ProtocolError(refusal.code, refusal.message))
         code = _HANDSHAKE_CODES.get(refusal.status, ErrorCode.BAD_REQUEST)
-        self._refuse(refusal.status, ProtocolError(code, refusal.message), refusal.headers)
+        return self._refusal(refusal.status, ProtocolError(code, refusal.message), refusal.headers)
 
 
 _HANDSHAKE_CODES = {405: ErrorCode.METHOD_NOT_ALLOWED, 426: ErrorCode.UPGRADE_REQUIRED}
-_HEAD_ERRORS = {414: "request line too long", 431: "request head too large"}
-MAX_HEADERS = 100
-"""Header lines of one request."""
 
 
-def _head_status(event: h11.Request, *, long_lines: bool) -> int | None:
-    """414 for a request line over MAX_LINE; 431 for a header line over it, or too many.
-
-    ``long_lines``: whether more than MAX_LINE bytes were read (else no line is longer).
-    (The whole head fit MAX_HEAD, or h11 would have refused it.)
-    """
-    if len(event.headers) > MAX_HEADERS:
-        return 431
-    if not long_lines:
-        return None
-    if len(event.target) + len(event.method) + 10 > MAX_LINE:
-        return 414
-    if any(len(name) + len(value) + 2 > MAX_LINE for name, value in event.headers.raw_items()):
-        return 431
-    return None
+def _head_error(message: str) -> ProtocolError:
+    return ProtocolError(ErrorCode.BAD_REQUEST, message)
 
 
-def _http_request(event: h11.Request) -> HttpRequest:
-    """The request's head for the HTTP API: names in lower case, repeated values joined."""
-    path, _, query = event.target.decode("latin-1").partition("?")
-    headers: dict[str, str] = {}
-    for raw_name, raw_value in event.headers.raw_items():
-        name, value = raw_name.lower().decode("latin-1"), raw_value.decode("latin-1")
-        headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    return HttpRequest(event.method.decode("ascii"), path, headers, b"", query)
+def _serialize(response: HttpResponse, *, head: bool, close: bool) -> bytes:
+    """The answer on the wire: status line, headers, body (none for HEAD or 204)."""
+    status = response.status
+    lines = [f"HTTP/1.1 {status} {_reason(status)}", "server: eventwire"]
+    lines += [f"{name}: {value}" for name, value in response.headers if _clean(name, value)]
+    if status != 204:  # RFC 9110 8.6: no Content-Length with a 204
+        lines += [f"content-type: {response.content_type}", f"content-length: {len(response.body)}"]
+    if close:
+        lines.append("connection: close")
+    wire = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return wire if head or status == 204 else wire + response.body
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def _clean(name: str, value: str) -> bool:
+    """Whether a header may be written as is: no line break smuggled into the answer."""
+    return not any(c in name or c in value for c in "\r\n")
 
 
 def _content_length(headers: dict[str, str]) -> int | None:
@@ -419,5 +430,5 @@ def _content_length(headers: dict[str, str]) -> int | None:
 
 
 def _has_body(headers: dict[str, str]) -> bool:
-    """Whether the request announces a body (h11 has checked that it frames one properly)."""
+    """Whether the request announces a body (httptools has checked how it is framed)."""
     return "transfer-encoding" in headers or headers.get("content-length", "0") != "0"

@@ -128,6 +128,10 @@ class Hub:
         self._watched: dict[str, int] = {}  # pattern -> number of watchers
         self._handlers: PatternIndex[HandlerRunner] = PatternIndex()
         self._metrics = metrics
+        self.subscription_count = 0
+        """Subscriptions here, pattern ones included (a connection on two topics counts two)."""
+        metrics.subscriptions.set_function(lambda: self.subscription_count)
+        metrics.topics.set_function(lambda: self.topic_count)
         self.catalog = catalog
         """Converts versions for the subscribers that declare some; None: all get the published."""
 
@@ -143,13 +147,12 @@ class Hub:
         first = groups is None
         if groups is None:
             groups = self._topics[topic] = {}
-            self._metrics.topics.inc()
         audience = subscriber.audience
         group = groups.get(audience, {}).get(accept)
         if group is None or subscriber not in group:
             moved, _ = _remove(groups, audience, subscriber)
             if not moved:
-                self._metrics.subscriptions.inc()
+                self.subscription_count += 1
             groups.setdefault(audience, {}).setdefault(accept, {})[subscriber] = None
         return first
 
@@ -160,11 +163,10 @@ class Hub:
         groups = self._topics.get(topic)
         if groups is None or not _remove(groups, subscriber.audience, subscriber)[0]:
             return False
-        self._metrics.subscriptions.dec()
+        self.subscription_count -= 1
         if groups:
             return False
         del self._topics[topic]
-        self._metrics.topics.dec()
         return True
 
     def regroup(self, subscriber: Subscriber, topics: Iterable[str], old: Audience) -> None:
@@ -188,7 +190,7 @@ class Hub:
         self._watchers.add(pattern, subscriber)
         if len(self._watchers) == before:
             return False
-        self._metrics.subscriptions.inc()
+        self.subscription_count += 1
         self._watched[pattern] = self._watched.get(pattern, 0) + 1
         return self._watched[pattern] == 1
 
@@ -197,7 +199,7 @@ class Hub:
         self._watchers.discard(pattern, subscriber)
         if len(self._watchers) == before:
             return False
-        self._metrics.subscriptions.dec()
+        self.subscription_count -= 1
         self._watched[pattern] -= 1
         if self._watched[pattern]:
             return False
