@@ -255,3 +255,26 @@ async def test_forwarding_headers_of_an_untrusted_peer_are_ignored(
     gateway = await start_gateway(max_connections_per_ip=1)
     assert await _handshake(gateway, "203.0.113.7") == 101
     assert await _handshake(gateway, "203.0.113.8") == 429  # both are 127.0.0.1
+
+
+async def test_an_upgrade_to_another_protocol_is_answered_as_http_1_1(gateway: Gateway) -> None:
+    """RFC 9110 7.8: a server may ignore an Upgrade it does not take (h2c here)."""
+    conn = await RawHttp.open(gateway)
+    try:
+        h2c = ["Connection: Upgrade, HTTP2-Settings", "Upgrade: h2c", "HTTP2-Settings: AAMAAABkAAQ"]
+        await conn.send(request("GET", "/healthz", *h2c))
+        status, _, body = await conn.answer()
+        assert (status, body) == (200, b'{"status":"ok"}')
+    finally:
+        await conn.close()
+
+
+async def test_a_peer_that_ends_its_side_still_gets_its_answers(gateway: Gateway) -> None:
+    conn = await RawHttp.open(gateway)
+    try:
+        await conn.send(request("GET", "/healthz") + request("GET", "/readyz"))
+        conn.writer.write_eof()  # done sending: the answers must come all the same
+        assert [(await conn.answer())[0] for _ in range(2)] == [200, 200]
+        assert await conn.closed()
+    finally:
+        await conn.close()
