@@ -279,6 +279,7 @@ class ConnectionBase:
         for topic in since:  # hold their live events from the moment we join
             self._recovering.setdefault(topic, [])
         limit = self._gateway.settings.max_recovery
+        joined: dict[str, Position] | None = None
         try:
             joined = await self._join(action)
             refusals = {
@@ -287,8 +288,8 @@ class ConnectionBase:
                 if topic in joined
             }
         except BrokerError as exc:
-            self._subscribe_failed(action, exc)
             joined = None
+            self._subscribe_failed(action, exc)
         finally:
             if self._closing or joined is None:
                 for topic in since:
