@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from websockets.frames import Frame, Opcode
 
-from eventwire.server.client_frames import frame_size
+from eventwire.server.client_frames import MalformedFrame, frame_size
 
 MAX = 65536
 
@@ -51,5 +51,6 @@ def test_a_payload_over_the_limit_is_handed_over_after_its_lengths() -> None:
         bytes([0x89, 0xFE]),  # a ping of more than 125 bytes
     ],
 )
-def test_a_header_the_parser_refuses_is_handed_over_at_once(head: bytes) -> None:
-    assert frame_size(head + b"\0\0", 0, MAX) == 4
+def test_a_header_refused_whatever_follows_is_refused_at_once(head: bytes) -> None:
+    with pytest.raises(MalformedFrame):
+        frame_size(head + b"\0\0", 0, MAX)

@@ -14,7 +14,7 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
-__all__ = ["FrameParser", "ParserPool", "frame_size"]
+__all__ = ["FrameParser", "MalformedFrame", "ParserPool", "frame_size"]
 
 _WS_LOG = logging.getLogger("eventwire.websocket")
 """websockets' own logging (its closing handshake), under our name."""
@@ -25,6 +25,8 @@ _POOLED = 256
 def frame_size(data: bytes, at: int, max_payload: int) -> int | None:
     """Bytes of the frame that starts at ``data[at]`` to hand the parser, None until whole.
 
+    Raises MalformedFrame for a header refused whatever follows.
+
     RFC 6455 5.2: a 7-bit payload length, or 126 and 16 more bits, or 127
     and 64 more; then a 4-byte masking key when the MASK bit is set. A
     payload announced over ``max_payload`` counts as its header alone, so
@@ -34,9 +36,10 @@ def frame_size(data: bytes, at: int, max_payload: int) -> int | None:
     available = len(data) - at
     if available < 2:
         return None
-    first, second = data[at], data[at + 1]
-    if _refused_header(first, second):
-        return available  # the parser refuses it from its first bytes: no need to wait
+    refusal = _header_refusal(data[at], data[at + 1])
+    if refusal is not None:
+        raise MalformedFrame(refusal)
+    second = data[at + 1]
     length, lengths = second & 0x7F, 2
     if length >= 126:
         lengths += 2 if length == 126 else 8
@@ -52,13 +55,28 @@ def frame_size(data: bytes, at: int, max_payload: int) -> int | None:
 _OPCODES = frozenset(int(opcode) for opcode in Opcode)
 
 
-def _refused_header(first: int, second: int) -> bool:
-    """Whether a client frame's first two bytes are refused whatever follows (RFC 6455 5.2, 5.5):
-    an RSV bit without an extension, a reserved opcode, no mask, a long or fragmented control."""
+class MalformedFrame(Exception):
+    """A client frame refused from its first two bytes, whatever follows: close with 1002."""
+
+
+def _header_refusal(first: int, second: int) -> str | None:
+    """Why a client frame's first two bytes are refused whatever follows (RFC 6455 5.2, 5.5).
+
+    websockets makes the same checks, some only once the whole payload is in;
+    refused here, the connection need not wait for bytes it will not take.
+    """
     opcode = first & 0x0F
-    if first & 0x70 or opcode not in _OPCODES or not second & 0x80:
-        return True
-    return opcode >= 0x8 and (not first & 0x80 or second & 0x7F > 125)
+    if first & 0x70:
+        return "reserved bits must be 0"
+    if opcode not in _OPCODES:
+        return "invalid opcode"
+    if not second & 0x80:
+        return "incorrect masking"
+    if opcode >= 0x8 and not first & 0x80:
+        return "fragmented control frame"
+    if opcode >= 0x8 and second & 0x7F > 125:
+        return "control frame too long"
+    return None
 
 
 class FrameParser(ServerProtocol):

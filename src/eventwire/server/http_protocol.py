@@ -94,6 +94,7 @@ class HttpProtocol(asyncio.Protocol):
         self._later: asyncio.Handle | None = None  # pipelined requests left for the next turn
         self._lingering: int | None = None  # bytes discarded since the answer that ends us
         self._eof = False  # the peer ended its side: close once its requests are answered
+        self._final: _Read | None = None  # the answer that ends the connection, owed last
         self._begin()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -148,22 +149,27 @@ class HttpProtocol(asyncio.Protocol):
             refused = failed.__context__
             if not isinstance(refused, _Refused):
                 raise
-            self._answer_and_close(refused.response)
-            return
+            self._fail(refused.response, head=self._method == b"HEAD")
         except httptools.HttpParserError as malformed:
             error = ProtocolError(ErrorCode.BAD_REQUEST, f"malformed HTTP request: {malformed}")
-            self._answer_and_close(self._refusal(400, error))
-            return
+            self._fail(self._refusal(400, error), head=self._method == b"HEAD")
         self._serve()
+
+    def _fail(self, response: HttpResponse, *, head: bool) -> None:
+        """End with ``response`` (to a HEAD: ``head``), after the answers owed to the
+        requests read before it; what else the peer sends is discarded from now on."""
+        self._final = _Read(HttpRequest("HEAD" if head else "GET", "/"), response, False)
+        self._lingering = 0
 
     def eof_received(self) -> bool | None:
         """The peer ended its side: answer what it asked, then close (True: keep writing)."""
         self._eof = True
-        return True if (self._busy or self._read) and self._lingering is None else None
+        return True if self._busy or self._read or self._final is not None else None
 
     # httptools calls these while it parses a request.
 
     def _begin(self) -> None:
+        self._method: bytes | None = None  # once read (its URL follows it)
         self._url = b""
         self._headers: dict[str, str] = {}
         self._origins: list[str] = []
@@ -176,6 +182,7 @@ class HttpProtocol(asyncio.Protocol):
         self._begin()
 
     def on_url(self, url: bytes) -> None:
+        self._method = self._parser.get_method()
         self._url += url
         if len(self._url) > MAX_LINE:
             raise _Refused(self._refusal(414, _head_error("request line too long")))
@@ -189,6 +196,8 @@ class HttpProtocol(asyncio.Protocol):
         ):
             raise _Refused(self._refusal(431, _head_error("request head too large")))
         key, text = name.lower().decode("latin-1"), value.decode("latin-1")
+        if key == "host" and key in self._headers:  # RFC 9112 3.2: a 400, not a guess
+            raise _Refused(self._refusal(400, _head_error("more than one Host header")))
         if key == "origin":
             self._origins.append(text)
         headers = self._headers
@@ -196,6 +205,8 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         """The head is whole: decide what needs no body, get ready for the body."""
+        if "host" not in self._headers and self._parser.get_http_version() != "1.0":
+            raise _Refused(self._refusal(400, _head_error("no Host header")))  # RFC 9112 3.2
         path, _, query = self._url.decode("latin-1").partition("?")
         method = self._parser.get_method().decode("ascii")
         self._head = head = HttpRequest(method, path, self._headers, b"", query)
@@ -257,7 +268,11 @@ class HttpProtocol(asyncio.Protocol):
             self._pause()
             self._task = asyncio.get_running_loop().create_task(self._respond(read))
             self._task.add_done_callback(self._responded)
-        if not self._busy and self._later is None:
+        if self._busy or self._later is not None:
+            return
+        if self._final is not None:
+            self._answer_and_close(self._final)
+        else:
             self._idle()
 
     def _resume(self) -> None:
@@ -302,7 +317,7 @@ class HttpProtocol(asyncio.Protocol):
         if self._transport is not None:
             self._transport.pause_reading()
 
-    def _answer_and_close(self, response: HttpResponse) -> None:
+    def _answer_and_close(self, final: _Read) -> None:
         """Answer and close: what else the peer sent is never parsed.
 
         A peer may still be sending a body we refused. Closing a socket with
@@ -311,10 +326,11 @@ class HttpProtocol(asyncio.Protocol):
         ``_LINGER`` seconds and ``_LINGER_BYTES`` bytes before closing.
         """
         transport = self._transport
-        if transport is None or transport.is_closing() or self._lingering is not None:
+        self._final = None
+        if transport is None or transport.is_closing() or final.answer is None:
             return
-        head = self._head is not None and self._head.method == "HEAD"
-        self._write(_serialize(response, head=head, close=True))
+        head = final.request.method == "HEAD"
+        self._write(_serialize(final.answer, head=head, close=True))
         self._read.clear()
         self._disarm_deadline()
         self._lingering = 0
@@ -350,7 +366,8 @@ class HttpProtocol(asyncio.Protocol):
         try:
             transport, ticket, switching = self._handshake(head, token)
         except (HandshakeInvalid, HandshakeRefused, ProtocolError) as refusal:
-            self._answer_and_close(self._handshake_refusal(refusal))
+            self._fail(self._handshake_refusal(refusal), head=head.method == "HEAD")
+            self._serve()
             return
         connection = WebSocketConnection(gateway, transport, gateway.write_batcher, ticket, token)
         gateway.http_connections.discard(self)

@@ -40,7 +40,7 @@ from websockets.protocol import State
 from eventwire.auth.limits import Ticket
 from eventwire.codes import CloseCode
 from eventwire.protocol.session import SessionState
-from eventwire.server.client_frames import FrameParser, frame_size
+from eventwire.server.client_frames import FrameParser, MalformedFrame, frame_size
 from eventwire.server.connection import ConnectionBase
 from eventwire.server.frame_budget import FrameBudget
 from eventwire.server.hub import Outbound, text_frame
@@ -343,7 +343,11 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
         inbound, at, end = self._inbound, self._inbound_at, len(self._inbound)
         stop, more, ping = at + _TURN_BYTES, False, None
         while at < end and not self._held():
-            size = frame_size(inbound, at, self._gateway.settings.max_frame)
+            try:
+                size = frame_size(inbound, at, self._gateway.settings.max_frame)
+            except MalformedFrame as malformed:
+                self._malformed(str(malformed))
+                break
             if size is None or at + size > end:
                 break  # unfinished: wait for the rest
             if at >= stop:
@@ -358,6 +362,12 @@ class WebSocketConnection(ConnectionBase, asyncio.Protocol):
         self._watch_partial()
         self._steer_reading(more)
         self._drop_idle_parser()
+
+    def _malformed(self, reason: str) -> None:
+        """A frame refused from its header: close (1002), and read nothing more."""
+        self.close(CloseCode.PROTOCOL_ERROR, reason)
+        self._deaf = True
+        self._inbound, self._inbound_at = b"", 0
 
     def _parser(self) -> FrameParser:
         """The frame parser, taken when a frame begins (or a close) and given back when idle."""
