@@ -26,7 +26,6 @@ from eventwire.server import Gateway
 from eventwire.testing import running_gateway
 from tests.adversarial.live import (
     ROUND_TRIP,
-    TOPIC,
     Bystander,
     Probe,
     Traffic,
@@ -35,7 +34,7 @@ from tests.adversarial.live import (
     server_errors,
 )
 from tests.adversarial.wire import ParsedResponse, h11_requests, http_exchange, http_responses
-from tests.e2e.conftest import ADMIN_KEY, auth, token
+from tests.e2e.conftest import ADMIN_KEY, auth
 
 EXAMPLES = 80
 HTTP_TIMEOUT = 0.5
@@ -155,18 +154,6 @@ async def target() -> AsyncIterator[Gateway]:
     settings = auth(admin_key=ADMIN_KEY, http_timeout=HTTP_TIMEOUT)
     async with running_gateway(**settings) as gateway:
         yield gateway
-
-
-@pytest.fixture
-def traffic(target: Gateway) -> Traffic:
-    return Traffic(target)
-
-
-@pytest.fixture
-async def bystander(target: Gateway) -> AsyncIterator[Bystander]:
-    watcher = await Bystander.join(target.ws_url, token(target, "bystander", subscribe=[TOPIC]))
-    yield watcher
-    await watcher.close()
 
 
 async def attack(target: Gateway, traffic: Traffic, exchange: tuple[bytes, bool, int]) -> None:

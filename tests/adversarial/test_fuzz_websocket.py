@@ -41,7 +41,6 @@ from eventwire.server import Gateway
 from eventwire.testing import running_gateway
 from tests.adversarial.live import (
     ROUND_TRIP,
-    TOPIC,
     Bystander,
     Probe,
     Traffic,
@@ -228,18 +227,6 @@ async def settle(peer: RawPeer, probe_id: str, wait: float) -> Outcome:
 async def target() -> AsyncIterator[Gateway]:
     async with running_gateway(**auth(max_frame=MAX_FRAME, user_commands_per_second=0)) as gateway:
         yield gateway
-
-
-@pytest.fixture
-def traffic(target: Gateway) -> Traffic:
-    return Traffic(target)
-
-
-@pytest.fixture
-async def bystander(target: Gateway) -> AsyncIterator[Bystander]:
-    watcher = await Bystander.join(target.ws_url, token(target, "bystander", subscribe=[TOPIC]))
-    yield watcher
-    await watcher.close()
 
 
 async def attacker(gateway: Gateway, mode: str, run: int) -> RawPeer:

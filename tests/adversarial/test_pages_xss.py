@@ -18,7 +18,7 @@ from playwright.async_api import Browser, Page, expect
 from eventwire.server import Gateway
 from eventwire.server.demo_app import DEMO_LIST_TOPIC
 from eventwire.testing import running_gateway
-from tests.browser.conftest import problems_of
+from tests.browser.conftest import open_page
 
 TIMEOUT_MS = 10_000
 ENTITY_ID = '<img src=x onerror="window.__pwned=1">'
@@ -38,15 +38,6 @@ def _hostile_gift() -> dict[str, Any]:
     return {"topic": DEMO_LIST_TOPIC, "event": "ADDED", "data": data}
 
 
-async def _open(browser: Browser, url: str) -> tuple[Page, list[str]]:
-    page = await (await browser.new_context()).new_page()
-    problems = problems_of(page)
-    await page.goto(url)
-    status = page.locator("#status")
-    await expect(status).to_have_attribute("data-state", "open", timeout=TIMEOUT_MS)
-    return page, problems
-
-
 async def _assert_nothing_ran(page: Page) -> None:
     assert await page.evaluate("window.__pwned") is None
     assert await page.locator("img, svg, body script:not([src])").count() == 0
@@ -55,8 +46,8 @@ async def _assert_nothing_ran(page: Page) -> None:
 async def test_hostile_event_data_shows_as_text_on_the_demo_and_the_inspector(
     browser: Browser, gateway: Gateway
 ) -> None:
-    demo, demo_problems = await _open(browser, f"{gateway.url}/demo")
-    inspector, inspector_problems = await _open(browser, f"{gateway.url}/inspector")
+    demo, demo_problems = await open_page(browser, f"{gateway.url}/demo")
+    inspector, inspector_problems = await open_page(browser, f"{gateway.url}/inspector")
     await expect(inspector.locator("#watching")).to_have_attribute("data-pattern", "*")
     async with httpx.AsyncClient(base_url=gateway.url) as http:
         published = await http.post("/v1/publish", json=_hostile_gift())
@@ -81,7 +72,7 @@ async def test_hostile_event_data_shows_as_text_on_the_demo_and_the_inspector(
 async def test_the_policy_refuses_markup_that_slipped_through(
     browser: Browser, gateway: Gateway
 ) -> None:
-    page, _ = await _open(browser, f"{gateway.url}/demo")
+    page, _ = await open_page(browser, f"{gateway.url}/demo")
     violations: list[str] = await page.evaluate(
         """() => new Promise((resolve) => {
             const seen = [];

@@ -12,7 +12,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, Request, Response, async_playwright
+from playwright.async_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    Request,
+    Response,
+    async_playwright,
+    expect,
+)
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 CHROMIUM_FLAGS = [
@@ -77,3 +85,13 @@ def problems_of(page: Page) -> list[str]:
     page.on("requestfailed", failed)
     page.on("response", answered)
     return problems
+
+
+async def open_page(browser: Browser, url: str, timeout_ms: int = 10_000) -> tuple[Page, list[str]]:
+    """A page of its own at ``url``, once its WebSocket is open; with what goes wrong on it."""
+    page = await (await browser.new_context()).new_page()
+    problems = problems_of(page)
+    await page.goto(url)
+    status = page.locator("#status")
+    await expect(status).to_have_attribute("data-state", "open", timeout=timeout_ms)
+    return page, problems

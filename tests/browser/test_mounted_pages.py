@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, expect
 
 from eventwire.server import Gateway
-from tests.browser.conftest import problems_of
+from tests.browser.conftest import open_page
 from tests.e2e.asgiserver import PREFIX, mounted_gateway
 
 TIMEOUT_MS = 10_000
@@ -22,20 +22,11 @@ async def mounted() -> AsyncIterator[tuple[str, Gateway]]:
         yield served_at
 
 
-async def _open(browser: Browser, url: str) -> tuple[Page, list[str]]:
-    page = await (await browser.new_context()).new_page()
-    problems = problems_of(page)
-    await page.goto(url)
-    status = page.locator("#status")
-    await expect(status).to_have_attribute("data-state", "open", timeout=TIMEOUT_MS)
-    return page, problems
-
-
 async def test_the_inspector_connects_and_shows_events(
     browser: Browser, mounted: tuple[str, Gateway]
 ) -> None:
     url, _ = mounted
-    page, problems = await _open(browser, f"{url}{PREFIX}/inspector#pattern=room:*")
+    page, problems = await open_page(browser, f"{url}{PREFIX}/inspector#pattern=room:*")
     await expect(page.locator("#watching")).to_have_attribute(
         "data-pattern", "room:*", timeout=TIMEOUT_MS
     )
@@ -65,8 +56,8 @@ async def test_the_inspector_connects_and_shows_events(
 
 async def test_the_demo_page_works(browser: Browser, mounted: tuple[str, Gateway]) -> None:
     url, _ = mounted
-    alice, problems = await _open(browser, f"{url}{PREFIX}/demo")
-    bob, _ = await _open(browser, f"{url}{PREFIX}/demo")
+    alice, problems = await open_page(browser, f"{url}{PREFIX}/demo")
+    bob, _ = await open_page(browser, f"{url}{PREFIX}/demo")
     await alice.get_by_test_id("new-name").fill("Kite")
     await alice.get_by_test_id("add").click()
     gifts = bob.get_by_test_id("gift")
