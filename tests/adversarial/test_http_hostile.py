@@ -88,6 +88,24 @@ async def test_an_over_long_line_on_an_upgrade_is_refused_with_its_status(
 @pytest.mark.parametrize(
     "data",
     [
+        b"GET /healthz HTTP/1.1\r\nHost: gateway\r\nX-Pad: " + b"a" * (1024 * 1024),
+        b"GET /" + b"a" * (1024 * 1024),
+    ],
+    ids=["endless-header-line", "endless-request-line"],
+)
+async def test_a_head_that_never_ends_is_refused_after_16_kib(
+    gateway: Gateway, caplog: pytest.LogCaptureFixture, data: bytes
+) -> None:
+    """A line with no end is not kept whole: the head's bytes are counted as they come."""
+    answer = await http_exchange(gateway.port, data, half_close=False, timeout=3.0, chunk=4096)
+    responses, _ = http_responses(answer.data, [b"GET"])
+    assert [r.status for r in responses] in ([431], [414]), answer.data[:200]
+    assert server_errors(caplog.records) == []
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
         upgrade(eol=b"\n"),
         upgrade(extra=[b"X-Flood-%d: 1" % i for i in range(200)]),
         upgrade(extra=[b"Content-Length: 3"]) + b"abc",

@@ -95,6 +95,8 @@ class HttpProtocol(asyncio.Protocol):
         self._lingering: int | None = None  # bytes discarded since the answer that ends us
         self._eof = False  # the peer ended its side: close once its requests are answered
         self._final: _Read | None = None  # the answer that ends the connection, owed last
+        self._in_head = True  # a request's head is being read (or the next one awaited)
+        self._head_read = 0  # bytes of it read so far
         self._begin()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -137,22 +139,37 @@ class HttpProtocol(asyncio.Protocol):
     # -- reading ---------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
-        if self._lingering is not None:
+        """Feed the parser; while a head is being read, no more of it than MAX_HEAD.
+
+        httptools keeps an unfinished header line whole, however long: the
+        bytes of a head are counted here, before they reach it.
+        """
+        while data and self._lingering is None:
+            piece, data = data, b""
+            if self._in_head:
+                room = MAX_HEAD + 1 - self._head_read
+                if room <= 0:
+                    error = _head_error("request head too large")
+                    self._fail(self._refusal(431, error), head=self._method == b"HEAD")
+                    break
+                piece, data = piece[:room], piece[room:]
+                self._head_read += len(piece)
+            try:
+                self._parser.feed_data(piece)
+            except httptools.HttpParserUpgrade as upgrade:
+                self._upgrade(piece[int(upgrade.args[0]) :] + data)
+                return
+            except httptools.HttpParserCallbackError as failed:
+                refused = failed.__context__
+                if not isinstance(refused, _Refused):
+                    raise
+                self._fail(refused.response, head=self._method == b"HEAD")
+            except httptools.HttpParserError as malformed:
+                error = ProtocolError(ErrorCode.BAD_REQUEST, f"malformed HTTP request: {malformed}")
+                self._fail(self._refusal(400, error), head=self._method == b"HEAD")
+        if self._lingering is not None and self._final is None:
             self._linger(data)
             return
-        try:
-            self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade as upgrade:
-            self._upgrade(data[int(upgrade.args[0]) :])
-            return
-        except httptools.HttpParserCallbackError as failed:
-            refused = failed.__context__
-            if not isinstance(refused, _Refused):
-                raise
-            self._fail(refused.response, head=self._method == b"HEAD")
-        except httptools.HttpParserError as malformed:
-            error = ProtocolError(ErrorCode.BAD_REQUEST, f"malformed HTTP request: {malformed}")
-            self._fail(self._refusal(400, error), head=self._method == b"HEAD")
         self._serve()
 
     def _fail(self, response: HttpResponse, *, head: bool) -> None:
@@ -205,6 +222,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         """The head is whole: decide what needs no body, get ready for the body."""
+        self._in_head, self._head_read = False, 0
         if "host" not in self._headers and self._parser.get_http_version() != "1.0":
             raise _Refused(self._refusal(400, _head_error("no Host header")))  # RFC 9112 3.2
         path, _, query = self._url.decode("latin-1").partition("?")
@@ -228,6 +246,7 @@ class HttpProtocol(asyncio.Protocol):
             raise _Refused(self._too_large())
 
     def on_message_complete(self) -> None:
+        self._in_head = True  # the next request's head, if any, comes next
         head = self._head
         if head is None or self._parser.should_upgrade():
             return
